@@ -1,0 +1,69 @@
+"""Alembic migrations, run programmatically over an async engine.
+
+Each component keeps an Alembic script directory (``<component>/migrations``)
+whose ``env.py`` calls :func:`run_env`. Servers and CLI commands call
+:func:`upgrade_database` at start-up, so a new release migrates its database
+before it serves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import Connection, MetaData
+
+from .db import Database
+
+__all__ = ["alembic_config", "run_env", "upgrade_database"]
+
+
+def alembic_config(script_location: Path) -> Config:
+    """An in-memory Alembic configuration for a component's scripts."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    return cfg
+
+
+async def upgrade_database(
+    db: Database, script_location: Path, revision: str = "head"
+) -> None:
+    """Bring the database schema to ``revision``.
+
+    Args:
+        db: the component's database.
+        script_location: its Alembic script directory.
+        revision: target revision (``head`` by default).
+    """
+
+    def _upgrade(conn: Connection) -> None:
+        cfg = alembic_config(script_location)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of every component's ``env.py``.
+
+    Online mode only: the connection comes from :func:`upgrade_database`.
+    Offline SQL generation (``alembic upgrade --sql``) uses a URL instead.
+    """
+    connection: Any = context.config.attributes.get("connection")
+    if connection is None:
+        url = context.config.get_main_option("sqlalchemy.url")
+        context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
