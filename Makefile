@@ -33,7 +33,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 demo: $(STAMP)
-	$(BIN)/jplink network up --home .demo
+	@if $(BIN)/python -c 'import jplink.network' 2>/dev/null; then \
+		$(BIN)/jplink network up --home .demo; \
+	else \
+		echo "The local network (jplink network up) is not built yet: see README.md, Status."; \
+		echo "Meanwhile: $(BIN)/jplink ca init --home .demo/ca && $(BIN)/jplink ca serve --home .demo/ca"; \
+		exit 1; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
