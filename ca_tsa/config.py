@@ -63,6 +63,11 @@ class IssuanceSettings:
     validity_days: int = 730
     #: Smallest RSA modulus accepted in a CSR.
     min_rsa_bits: int = 2048
+    #: True when an intermediate CA (``certs/intermediate.pem``) issues the
+    #: end-entity certificates; written by ``jplink ca init --intermediate``.
+    #: Stated explicitly so a missing file can never silently make the root
+    #: the issuer.
+    intermediate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,8 @@ def load_ca_config(home: Path) -> CaTsaConfig:
     if "home" in data:
         from jplink.errors import ConfigurationError
 
-        raise ConfigurationError(f"{home / CONFIG_FILE}: 'home' cannot be set in the file")
+        raise ConfigurationError(
+            f"{home / CONFIG_FILE}: 'home' cannot be set in the file"
+        )
     data = {**data, "home": str(home)}
     return from_mapping(CaTsaConfig, data, where=str(home / CONFIG_FILE), base_dir=home)

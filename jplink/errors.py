@@ -24,7 +24,8 @@ component it runs in.
     │   │   └── CertificateExpired
     │   ├── OcspError                → OcspUnknownStatus, OcspStale
     │   ├── TimestampError           → TimestampRejected, TimestampNonceMismatch
-    │   └── AccessDenied
+    │   ├── AccessDenied
+    │   └── Unauthenticated      no or unknown credentials (HTTP 401)
     ├── GlobalConfError              → GlobalConfSignatureError, GlobalConfExpired
     ├── TransportError               only raised in jplink/clients/*
     ├── NotFound                     an addressed object does not exist
@@ -69,6 +70,7 @@ __all__ = [
     "TimestampNonceMismatch",
     "TimestampRejected",
     "TransportError",
+    "Unauthenticated",
     "XmlSecurityError",
 ]
 
@@ -302,6 +304,13 @@ class AccessDenied(SecurityError):
     """The caller has no right to what it asked for."""
 
     code = "AccessDenied"
+
+
+class Unauthenticated(SecurityError):
+    """The caller gave no credentials, or ones that are unknown or revoked."""
+
+    code = "Unauthorized"
+    http_status = 401
 
 
 class GlobalConfError(JPLinkError):

@@ -35,7 +35,9 @@ def xroad_vectors() -> Path:
 def postgres_server() -> Iterator[PostgresServer]:
     """A throw-away PostgreSQL server, one per test process."""
     if find_pg_bin() is None:
-        pytest.skip("PostgreSQL server binaries are not installed (apt install postgresql)")
+        pytest.skip(
+            "PostgreSQL server binaries are not installed (apt install postgresql)"
+        )
     with running_postgres() as server:
         yield server
 

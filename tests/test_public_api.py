@@ -18,9 +18,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVERS = ("ca_tsa", "central_server", "security_server", "adapter_server", "clearing")
-SANS_IO = ("jplink/protocol", "jplink/security", "jplink/globalconf", "jplink/identifiers.py")
+SANS_IO = (
+    "jplink/protocol",
+    "jplink/security",
+    "jplink/globalconf",
+    "jplink/identifiers.py",
+)
 IO_MODULES = ("aiohttp", "sqlalchemy", "asyncpg", "aiosqlite", "requests", "socket")
-CLOCK_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("time", "time"), ("date", "today")}
+CLOCK_CALLS = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("time", "time"),
+    ("date", "today"),
+}
 
 
 def _py_files(rel: str) -> Iterator[Path]:
@@ -101,7 +111,9 @@ def test_every_package_declares_all() -> None:
                 t.id
                 for node in tree.body
                 if isinstance(node, ast.Assign | ast.AnnAssign)
-                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                for t in (
+                    node.targets if isinstance(node, ast.Assign) else [node.target]
+                )
                 if isinstance(t, ast.Name)
             }
             if "__all__" not in names:

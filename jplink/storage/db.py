@@ -51,7 +51,9 @@ def normalize_url(url: str) -> str:
         return u.set(drivername="postgresql+asyncpg").render_as_string(
             hide_password=False
         )
-    raise StorageError(f"Unsupported database kind {backend!r} (use sqlite or postgresql)")
+    raise StorageError(
+        f"Unsupported database kind {backend!r} (use sqlite or postgresql)"
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

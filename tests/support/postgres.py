@@ -93,9 +93,22 @@ def running_postgres() -> Iterator[PostgresServer]:
     port = _free_port()
     env = dict(os.environ, LC_ALL="C", LANG="C")
     subprocess.run(
-        [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", user,
-         "-A", "trust", "-E", "UTF8", "--no-sync"],
-        check=True, capture_output=True, env=env,
+        [
+            *prefix,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            user,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
     )
     opts = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -k {base} "
@@ -103,9 +116,23 @@ def running_postgres() -> Iterator[PostgresServer]:
         "-c max_connections=200"
     )
     subprocess.run(
-        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts,
-         "-l", str(base / "log"), "-w", "-t", "60", "start"],
-        check=True, capture_output=True, env=env,
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(base / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 30
@@ -118,8 +145,17 @@ def running_postgres() -> Iterator[PostgresServer]:
         yield PostgresServer(host="127.0.0.1", port=port, user=user)
     finally:
         subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-             "-w", "stop"],
-            capture_output=True, env=env,
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+            capture_output=True,
+            env=env,
         )
         shutil.rmtree(base, ignore_errors=True)

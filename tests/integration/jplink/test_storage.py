@@ -58,7 +58,9 @@ async def test_transaction_commits_and_rolls_back(db_url: str) -> None:
                 s.add(_Thing(name="a"))
                 await s.flush()
         async with db.transaction() as s:
-            names = (await s.execute(select(_Thing.name).order_by(_Thing.name))).scalars()
+            names = (
+                await s.execute(select(_Thing.name).order_by(_Thing.name))
+            ).scalars()
             assert list(names) == ["a"]
     finally:
         await db.dispose()

@@ -66,7 +66,9 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(Outer, tmp_path / "none.toml")
 
 
-def test_resolve_home_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_resolve_home_precedence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("JPLINK_CA_HOME", raising=False)
     monkeypatch.delenv("JPLINK_HOME", raising=False)
     assert resolve_home("ca", None) == Path("/var/lib/jplink/ca")

@@ -15,9 +15,10 @@ ATTACKS = {
     "external-dtd": b'<!DOCTYPE x SYSTEM "http://127.0.0.1:1/evil.dtd"><x/>',
     "lowercase-doctype": b"<!doctype x><x/>",
     "parameter-entity": b'<!DOCTYPE x [<!ENTITY % p SYSTEM "http://127.0.0.1:1/p">%p;]><x/>',
-    "utf16-doctype": '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e "y">]><x>&e;</x>'.encode(
-        "utf-16"
-    ),
+    "utf16-doctype": (
+        '<?xml version="1.0" encoding="UTF-16"?>'
+        '<!DOCTYPE x [<!ENTITY e "y">]><x>&e;</x>'
+    ).encode("utf-16"),
     "not-xml": b"hello",
     "truncated": b"<a><b>",
     "empty": b"",
@@ -58,3 +59,20 @@ def test_serialize_round_trip() -> None:
 def test_rejects_non_bytes() -> None:
     with pytest.raises(TypeError):
         parse_xml("<a/>")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_refuses_dtd_in_wide_encodings_before_parsing(
+    codec: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = f'<?xml version="1.0" encoding="{codec.upper()}"?>'.encode(codec)
+    doc += '<!DOCTYPE l [<!ENTITY a "aaaa">]><l>&a;</l>'.encode(codec)[
+        (2 if codec in ("utf-16",) else 4 if codec == "utf-32" else 0) :
+    ]
+
+    def _never(*_a: object, **_k: object) -> None:
+        raise AssertionError("lxml must not see a document with a DTD")
+
+    monkeypatch.setattr("jplink.xml.etree.fromstring", _never)
+    with pytest.raises(XmlSecurityError, match="DTD"):
+        parse_xml(doc)

@@ -1,0 +1,224 @@
+"""The ``requestHash`` header: compute, insert into a response, verify.
+
+PROTOCOLS.md §3.1: the provider's security server removes any ``requestHash``
+the service returned and inserts its own right after the ``id`` header
+element, with the prefix of ``id`` and the whitespace of the other header
+fields. The response is later signed as raw bytes, so :func:`add_request_hash`
+edits the bytes in place (delete one span, insert one span) instead of
+re-serialising the document: every other byte stays as the service sent it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from xml.sax.saxutils import quoteattr
+
+from lxml import etree
+
+from ..errors import MalformedMessage
+from ..ns import NS_SOAP_ENV, NS_XROAD
+from ..xml import parse_xml
+from .headers import REQUEST_HASH_SHA512
+from .soap import SoapMessage
+
+__all__ = [
+    "add_request_hash",
+    "compute_request_hash",
+    "verify_request_hash",
+]
+
+_HASH_TAG = f"{{{NS_XROAD}}}requestHash"
+_ID_TAG = f"{{{NS_XROAD}}}id"
+
+
+def compute_request_hash(soap: bytes) -> str:
+    """base64(SHA-512(request SOAP bytes)), as X-Road puts in ``requestHash``."""
+    return base64.b64encode(hashlib.sha512(soap).digest()).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    start: int  # first byte of the start tag
+    end: int  # one past the end tag (or the empty-element tag)
+
+
+def _tag_end(data: bytes, pos: int) -> int:
+    quote = 0
+    while pos < len(data):
+        char = data[pos]
+        if quote:
+            quote = 0 if char == quote else quote
+        elif char in b"\"'":
+            quote = char
+        elif char == ord(">"):
+            return pos + 1
+        pos += 1
+    raise MalformedMessage("Unterminated tag")
+
+
+def _skip_special(data: bytes, lt: int) -> int:
+    """End of a comment, CDATA section or PI starting at ``lt``, else 0."""
+    for opener, closer in ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>")):
+        if data.startswith(opener, lt):
+            return data.index(closer, lt + len(opener)) + len(closer)
+    return 0
+
+
+def _child_spans(data: bytes, path: tuple[int, ...]) -> Iterator[tuple[int, _Span]]:
+    """Yield (index, span) of the element children of the element at ``path``.
+
+    ``path`` lists element-child indexes below the root (``()`` is the root
+    itself, ``(h,)`` its h-th element child). The input has already been
+    parsed by lxml, so it is well-formed: outside comments, CDATA, PIs and
+    attribute values every ``<`` starts markup.
+    """
+    stack: list[list[int]] = []  # [start offset, index in parent, children seen]
+    pos = 0
+    while (lt := data.find(b"<", pos)) >= 0:
+        if skip := _skip_special(data, lt):
+            pos = skip
+            continue
+        pos = end = _tag_end(data, lt + 1)
+        if data.startswith(b"</", lt):
+            start, index, _ = stack.pop()
+            if stack and tuple(e[1] for e in stack[1:]) == path:
+                yield index, _Span(start, end)
+            continue
+        index = -1
+        if stack:
+            index = stack[-1][2]
+            stack[-1][2] += 1
+        if data[end - 2] == ord("/"):  # empty-element tag
+            if stack and tuple(e[1] for e in stack[1:]) == path:
+                yield index, _Span(lt, end)
+        else:
+            stack.append([lt, index, 0])
+
+
+def _elements(parent: etree._Element) -> list[etree._Element]:
+    return [c for c in parent if isinstance(c.tag, str)]
+
+
+def _locate(root: etree._Element) -> tuple[etree._Element, int, int, list[int]]:
+    children = _elements(root)
+    headers = [i for i, c in enumerate(children) if c.tag == f"{{{NS_SOAP_ENV}}}Header"]
+    if root.tag != f"{{{NS_SOAP_ENV}}}Envelope" or len(headers) != 1:
+        raise MalformedMessage("The response has no SOAP Header", code="MissingHeader")
+    header = children[headers[0]]
+    fields = _elements(header)
+    ids = [i for i, c in enumerate(fields) if c.tag == _ID_TAG]
+    if len(ids) != 1:
+        raise MalformedMessage(
+            "The response header must hold exactly one id",
+            code="DuplicateHeaderField" if ids else "MissingHeaderField",
+        )
+    hashes = [i for i, c in enumerate(fields) if c.tag == _HASH_TAG]
+    return header, headers[0], ids[0], hashes
+
+
+def add_request_hash(
+    response: bytes, request_hash_b64: str, algorithm_uri: str
+) -> bytes:
+    """Insert ``<xroad:requestHash>`` right after ``<xroad:id>``, bytes untouched.
+
+    Any ``requestHash`` already in the header is removed (with the whitespace
+    before it). The new element uses the prefix of ``id`` and the whitespace
+    that precedes ``id``. Nothing else of the message changes.
+
+    Args:
+        response: the service's SOAP response bytes (UTF-8).
+        request_hash_b64: base64 digest of the request (see
+            :func:`compute_request_hash`).
+        algorithm_uri: e.g. ``http://www.w3.org/2001/04/xmlenc#sha512``.
+
+    Returns:
+        The response bytes with the hash inserted.
+
+    Raises:
+        ValueError: if ``request_hash_b64`` is not base64.
+        XmlSecurityError: if the response is not safe, well-formed XML.
+        MalformedMessage: if it has no header, no or several ids, or is not
+            UTF-8.
+    """
+    try:
+        base64.b64decode(request_hash_b64, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("request_hash_b64 is not base64") from exc
+    root = parse_xml(response)
+    encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper()
+    if encoding not in ("UTF-8", "UTF8", "US-ASCII", "ASCII"):
+        raise MalformedMessage(f"Response in {encoding}; UTF-8 is required")
+    header, h_index, id_index, hash_indexes = _locate(root)
+    spans = dict(_child_spans(response, (h_index,)))
+    header_span = dict(_child_spans(response, ()))[h_index]
+    header_open = _tag_end(response, header_span.start + 1)
+
+    def before(index: int) -> int:
+        # Start of the whitespace run that precedes field ``index``.
+        prev_end = spans[index - 1].end if index > 0 else header_open
+        gap = response[prev_end : spans[index].start]
+        return prev_end if not gap.strip() else spans[index].start
+
+    id_el = _elements(header)[id_index]
+    indent = response[before(id_index) : spans[id_index].start]
+    prefix = id_el.prefix
+    qname = f"{prefix}:requestHash" if prefix else "requestHash"
+    declare = ""
+    if header.nsmap.get(prefix) != NS_XROAD:  # prefix bound on id itself
+        declare = f' xmlns{":" + prefix if prefix else ""}="{NS_XROAD}"'
+    element = (
+        f"<{qname}{declare} algorithmId={quoteattr(algorithm_uri)}>"
+        f"{request_hash_b64}</{qname}>"
+    ).encode()
+    edits = [(spans[id_index].end, spans[id_index].end, indent + element)]
+    edits += [(before(i), spans[i].end, b"") for i in hash_indexes]
+    out = response
+    for start, end, text in sorted(edits, reverse=True):
+        out = out[:start] + text + out[end:]
+    _check_inserted(out, request_hash_b64, algorithm_uri)
+    return out
+
+
+def _check_inserted(data: bytes, value: str, algorithm: str) -> None:
+    header, _, id_index, hashes = _locate(parse_xml(data))
+    fields = _elements(header)
+    ok = hashes == [id_index + 1]
+    ok = ok and fields[id_index + 1].text == value
+    if not ok or fields[id_index + 1].get("algorithmId") != algorithm:
+        raise MalformedMessage("Could not insert requestHash after id")
+
+
+def verify_request_hash(response: SoapMessage, request_soap: bytes) -> str:
+    """Check a response's ``requestHash`` against the request bytes sent.
+
+    Args:
+        response: the parsed response.
+        request_soap: the SOAP bytes of the request as sent.
+
+    Returns:
+        The verified base64 hash.
+
+    Raises:
+        MalformedMessage: code ``InconsistentResponse`` if the hash is missing,
+            uses another algorithm, or does not match.
+    """
+    if response.request_hash is None:
+        raise MalformedMessage(
+            "The response has no requestHash", code="InconsistentResponse"
+        )
+    if response.request_hash_algorithm != REQUEST_HASH_SHA512:
+        raise MalformedMessage(
+            f"Unsupported requestHash algorithm {response.request_hash_algorithm!r}",
+            code="InconsistentResponse",
+        )
+    expected = compute_request_hash(request_soap)
+    if response.request_hash.strip() != expected:
+        raise MalformedMessage(
+            "The response's requestHash does not match the request",
+            code="InconsistentResponse",
+        )
+    return expected
