@@ -1,4 +1,4 @@
-"""Certificate authority, OCSP responder (RFC 6960) and time-stamping authority (RFC 3161)."""
+"""Certificate authority, OCSP responder (RFC 6960) and time-stamping (RFC 3161)."""
 
 from __future__ import annotations
 

@@ -109,12 +109,36 @@ def from_mapping(
             missing = field.default is dataclasses.MISSING
             if missing and field.default_factory is dataclasses.MISSING:
                 raise ConfigurationError(f"{where}: missing required key {name!r}")
+            default = _default_under(hints[name], field, f"{where}.{name}", base_dir)
+            if default is not None:
+                kwargs[name] = default
             continue
         kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}", base_dir)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{where}: {exc}") from exc
+
+
+def _default_under(
+    tp: Any, field: dataclasses.Field[Any], where: str, base_dir: Path | None
+) -> Any:
+    """A default that must also be anchored at ``base_dir``, else None.
+
+    A relative default path (``secrets/api-key``) means "in the home
+    directory", never "in whatever directory the process started in".
+    """
+    if base_dir is None:
+        return None
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return from_mapping(tp, {}, where=where, base_dir=base_dir)
+    if (
+        tp is Path
+        and isinstance(field.default, Path)
+        and not field.default.is_absolute()
+    ):
+        return base_dir / field.default
+    return None
 
 
 def _convert(tp: Any, value: Any, where: str, base_dir: Path | None) -> Any:

@@ -150,7 +150,8 @@ class SoapFault(RemoteProtocolError):
     """A SOAP fault received from the wire; it is also the wire object.
 
     Args:
-        faultcode: the full fault code as received (``Server.ServerProxy.AccessDenied``).
+        faultcode: the full fault code as received
+            (``Server.ServerProxy.AccessDenied``).
         faultstring: the human-readable reason.
         faultactor: optional actor.
         faultdetail: optional detail text.

@@ -77,3 +77,10 @@ def test_resolve_home_precedence(
     monkeypatch.setenv("JPLINK_CA_HOME", str(tmp_path / "x"))
     assert resolve_home("ca", None) == tmp_path / "x"
     assert resolve_home("ca", tmp_path / "y") == tmp_path / "y"
+
+
+def test_relative_default_paths_are_anchored_at_the_home(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('name = "x"\n')
+    cfg = load_config(Outer, tmp_path / "c.toml")
+    assert cfg.key_file == tmp_path / "k.pem"
+    assert cfg.inner == Inner()
