@@ -22,6 +22,7 @@ SANS_IO = (
     "jplink/protocol",
     "jplink/security",
     "jplink/globalconf",
+    "jplink/asic",
     "jplink/identifiers.py",
 )
 IO_MODULES = ("aiohttp", "sqlalchemy", "asyncpg", "aiosqlite", "requests", "socket")

@@ -27,6 +27,7 @@ from lxml import etree
 
 from jplink.errors import InvalidSignature, MalformedMessage
 from jplink.ns import NS_DS, NS_XADES
+from jplink.xml import parse_xml
 
 from .c14n import MALFORMED_SIGNATURE, DigestAlgorithm, b64decode_text
 
@@ -34,6 +35,7 @@ __all__ = [
     "SIGNED_PROPERTIES_TYPE",
     "XadesProperties",
     "build_qualifying_properties",
+    "embed_signature_timestamp",
     "format_signing_time",
     "read_qualifying_properties",
     "x509_issuer_name",
@@ -361,3 +363,50 @@ def read_qualifying_properties(
         ):
             tokens.append(b64decode_text(el.text, "EncapsulatedTimeStamp"))
     return XadesProperties(signing_time, tuple(ocsp), tuple(certs), tuple(tokens))
+
+
+_XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>'
+
+
+def embed_signature_timestamp(signature_xml: bytes, token_der: bytes) -> bytes:
+    """Insert a single time-stamp into a signature, as X-Road's message log does.
+
+    The token becomes ``xades:SignatureTimeStamp/xades:EncapsulatedTimeStamp``,
+    the first child of ``xades:UnsignedSignatureProperties`` (PROTOCOLS.md
+    §12.2). That is outside SignedInfo, so the signature stays valid; the
+    document is re-serialised, so its hash (X-Road's ``signaturehash``)
+    changes.
+
+    Args:
+        signature_xml: a signature document without a time-stamp.
+        token_der: the DER TimeStampToken over the raw SignatureValue.
+
+    Returns:
+        The new signature document bytes.
+
+    Raises:
+        MalformedMessage: ``MalformedSignature`` when the document has no
+            single UnsignedSignatureProperties or already holds a time-stamp.
+        XmlSecurityError: the document is not acceptable XML.
+    """
+    root = parse_xml(signature_xml)
+    found = list(root.iter(_xades("UnsignedSignatureProperties")))
+    if len(found) != 1:
+        raise MalformedMessage(
+            "Expected exactly one xades:UnsignedSignatureProperties",
+            code=MALFORMED_SIGNATURE,
+        )
+    usp = found[0]
+    if usp.find(_xades("SignatureTimeStamp")) is not None:
+        raise MalformedMessage(
+            "The signature already holds a SignatureTimeStamp",
+            code=MALFORMED_SIGNATURE,
+        )
+    holder = etree.Element(_xades("SignatureTimeStamp"))
+    etree.SubElement(holder, _xades("EncapsulatedTimeStamp")).text = base64.b64encode(
+        token_der
+    ).decode("ascii")
+    usp.insert(0, holder)
+    return _XML_DECLARATION + etree.tostring(
+        root, encoding="UTF-8", xml_declaration=False
+    )
