@@ -1,0 +1,154 @@
+"""The one place where aiohttp client errors become :class:`TransportError`.
+
+STYLE.md §3.3 rule 5: "``jplink/clients/http.py`` wraps each call in
+``map_transport_errors()`` ... Nowhere else catches ``aiohttp`` exceptions."
+Every client in this package sends its requests through :func:`request_json`
+(or wraps its own calls in :func:`map_transport_errors`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from ..errors import MalformedMessage, TransportError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "HttpResponse",
+    "map_transport_errors",
+    "read_body",
+    "request_json",
+]
+
+#: Total time allowed for one outbound call, in seconds.
+DEFAULT_TIMEOUT = 30.0
+
+#: Largest response body read from a peer (a certificate chain is a few KiB).
+MAX_RESPONSE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A response whose body has been read in full.
+
+    Attributes:
+        status: the HTTP status.
+        headers: the response headers (first value of each name).
+        body: the raw body.
+        url: the address that was called.
+    """
+
+    status: int
+    body: bytes
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The body as JSON.
+
+        Raises:
+            MalformedMessage: the body is not JSON.
+        """
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedMessage(
+                f"{self.url} answered {self.status} with a body that is not JSON"
+            ) from exc
+
+
+async def read_body(resp: aiohttp.ClientResponse, *, limit: int, url: str) -> bytes:
+    """Read a whole response body, refusing more than ``limit`` bytes.
+
+    ``StreamReader.read(n)`` returns only what is buffered so far, so a body
+    that arrives in several packets must be read in a loop.
+
+    Raises:
+        TransportError: the body is larger than ``limit``.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise TransportError(
+                f"{url} sent a response larger than {limit} bytes",
+                url=url,
+                status=resp.status,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@contextmanager
+def map_transport_errors(url: str) -> Iterator[None]:
+    """Translate aiohttp and timeout errors raised inside into TransportError.
+
+    Args:
+        url: the address being called (carried by the error).
+
+    Raises:
+        TransportError: for any connection, TLS, protocol or timeout failure.
+    """
+    try:
+        yield
+    except TimeoutError as exc:
+        raise TransportError(f"{url} did not answer in time", url=url) from exc
+    except aiohttp.ClientResponseError as exc:
+        raise TransportError(
+            f"{url} answered with HTTP {exc.status}", url=url, status=exc.status
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise TransportError(
+            f"Calling {url} failed: {type(exc).__name__}", url=url
+        ) from exc
+
+
+async def request_json(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    body: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> HttpResponse:
+    """Send a JSON request and read the whole response.
+
+    Any status is returned; deciding what a status means is the caller's job.
+
+    Args:
+        session: the caller's aiohttp session (created in a ``cleanup_ctx``).
+        method: ``GET``, ``POST`` ...
+        url: the address.
+        body: a JSON object to send, or None.
+        headers: extra request headers.
+        timeout: total seconds allowed.
+
+    Returns:
+        The status, headers and body.
+
+    Raises:
+        TransportError: the call failed, timed out, or the body was too large.
+    """
+    with map_transport_errors(url):
+        async with session.request(
+            method,
+            url,
+            json=dict(body) if body is not None else None,
+            headers=dict(headers or {}),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
+            data = await read_body(resp, limit=MAX_RESPONSE_BYTES, url=url)
+            return HttpResponse(
+                status=resp.status,
+                body=data,
+                url=url,
+                headers={k: v for k, v in resp.headers.items()},
+            )
