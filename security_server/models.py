@@ -1,0 +1,313 @@
+"""The security server's tables as SQLAlchemy 2.0 typed ORM models.
+
+The schema is created by Alembic (``security_server/migrations``). State words
+are the values of the enums in :mod:`security_server.states`. Identifiers are
+stored in their text form (``SUBSYSTEM:JP/COM/1234/sub``) in a unique column,
+because a nullable subsystem code would make a composite unique key useless
+(SQL treats NULLs as distinct).
+
+Secrets: private keys are never stored here (they are PIN-encrypted files in
+the token directory); the token row keeps only a scrypt verifier of the PIN.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "AccessRight",
+    "AuditEntry",
+    "Base",
+    "Certificate",
+    "Client",
+    "Csr",
+    "LocalGroup",
+    "LocalGroupMember",
+    "MessageLogRecord",
+    "MessageTimestamp",
+    "OcspResponse",
+    "ServerIdentity",
+    "Service",
+    "ServiceDescription",
+    "SoftwareToken",
+    "TokenKey",
+]
+
+_ID = 600  # text form of the longest identifier (several 255-char parts)
+_CODE = 255
+_TS = DateTime(timezone=True)
+#: 64-bit ids on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY.
+_BIGID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every security-server table."""
+
+
+class ServerIdentity(Base):
+    """This server: one row, written by ``init``."""
+
+    __tablename__ = "server_identity"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance: Mapped[str] = mapped_column(String(_CODE))
+    owner: Mapped[str] = mapped_column(String(_ID))
+    owner_name: Mapped[str] = mapped_column(Text)
+    server_code: Mapped[str] = mapped_column(String(_CODE))
+    #: hex SHA-256 of the configuration anchor file in force.
+    anchor_sha256: Mapped[str] = mapped_column(String(64))
+    initialized_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class Client(Base):
+    """A member or subsystem served by this security server."""
+
+    __tablename__ = "client"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(_ID), unique=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class SoftwareToken(Base):
+    """The software token; the PIN is never stored, only a scrypt verifier."""
+
+    __tablename__ = "software_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(_CODE))
+    pin_salt: Mapped[bytes] = mapped_column(LargeBinary)
+    pin_verifier: Mapped[bytes] = mapped_column(LargeBinary)
+    #: scrypt cost parameter (log2 of N) used for the verifier.
+    scrypt_log_n: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(_TS)
+    pin_changed_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class TokenKey(Base):
+    """A key pair on the token; the private half is a PIN-encrypted file."""
+
+    __tablename__ = "token_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: hex SHA-1-free key id: SHA-256 of the SubjectPublicKeyInfo, first 40 hex.
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(_CODE), default="")
+    usage: Mapped[str] = mapped_column(String(8))
+    key_type: Mapped[str] = mapped_column(String(8))
+    public_key_der: Mapped[bytes] = mapped_column(LargeBinary)
+    #: File name (in the token directory) of the encrypted PKCS#8 key.
+    file_name: Mapped[str] = mapped_column(String(128), unique=True)
+    #: The member a ``sign`` key signs for (text form); None for ``auth``.
+    member: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class Certificate(Base):
+    """A certificate of a token key, with its registration and OCSP state."""
+
+    __tablename__ = "certificate"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("token_key.id", ondelete="CASCADE"))
+    #: hex SHA-256 of the DER certificate.
+    cert_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    usage: Mapped[str] = mapped_column(String(8))
+    member: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    serial: Mapped[str] = mapped_column(String(64))
+    not_before: Mapped[dt.datetime] = mapped_column(_TS)
+    not_after: Mapped[dt.datetime] = mapped_column(_TS)
+    status: Mapped[str] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    imported_at: Mapped[dt.datetime] = mapped_column(_TS)
+    #: Cached OCSP verdict (good / revoked / unknown), None before any check.
+    ocsp_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    ocsp_this_update: Mapped[dt.datetime | None] = mapped_column(_TS, nullable=True)
+    ocsp_next_update: Mapped[dt.datetime | None] = mapped_column(_TS, nullable=True)
+    ocsp_checked_at: Mapped[dt.datetime | None] = mapped_column(_TS, nullable=True)
+
+
+class Csr(Base):
+    """A certificate signing request made for a token key."""
+
+    __tablename__ = "csr"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("token_key.id", ondelete="CASCADE"))
+    usage: Mapped[str] = mapped_column(String(8))
+    member: Mapped[str] = mapped_column(String(_ID))
+    subject: Mapped[str] = mapped_column(Text)
+    csr_der: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class ServiceDescription(Base):
+    """A WSDL or OpenAPI document of a client, listing its services."""
+
+    __tablename__ = "service_description"
+    __table_args__ = (UniqueConstraint("client_id", "url"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    type: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_notice: Mapped[str] = mapped_column(Text, default="")
+    refreshed_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class Service(Base):
+    """One service (operation) of a service description."""
+
+    __tablename__ = "service"
+    __table_args__ = (UniqueConstraint("client_id", "service_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    description_id: Mapped[int] = mapped_column(
+        ForeignKey("service_description.id", ondelete="CASCADE")
+    )
+    #: Denormalised from the description: a service code is unique per client.
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    service_code: Mapped[str] = mapped_column(String(_CODE))
+    service_version: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    timeout_seconds: Mapped[float] = mapped_column(Float, default=60.0)
+    tls_verify: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class LocalGroup(Base):
+    """A client's local group of service consumers."""
+
+    __tablename__ = "local_group"
+    __table_args__ = (UniqueConstraint("client_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(_CODE))
+    description: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class LocalGroupMember(Base):
+    __tablename__ = "local_group_member"
+    __table_args__ = (UniqueConstraint("group_id", "member"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("local_group.id", ondelete="CASCADE")
+    )
+    member: Mapped[str] = mapped_column(String(_ID))
+    added_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class AccessRight(Base):
+    """A right of a subject to call a client's service (any version)."""
+
+    __tablename__ = "access_right"
+    __table_args__ = (UniqueConstraint("client_id", "service_code", "subject"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    service_code: Mapped[str] = mapped_column(String(_CODE))
+    subject_type: Mapped[str] = mapped_column(String(16))
+    #: Text form: ``SUBSYSTEM:..``, ``MEMBER:..``, ``LOCALGROUP:..`` or
+    #: ``GLOBALGROUP:..``.
+    subject: Mapped[str] = mapped_column(String(_ID), index=True)
+    local_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("local_group.id", ondelete="CASCADE"), nullable=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class OcspResponse(Base):
+    """The newest OCSP response for a certificate (own or a peer's)."""
+
+    __tablename__ = "ocsp_response"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: hex SHA-256 of the DER certificate the response is about.
+    cert_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    response_der: Mapped[bytes] = mapped_column(LargeBinary)
+    produced_at: Mapped[dt.datetime] = mapped_column(_TS)
+    this_update: Mapped[dt.datetime] = mapped_column(_TS)
+    next_update: Mapped[dt.datetime | None] = mapped_column(_TS, nullable=True)
+    fetched_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class MessageTimestamp(Base):
+    """One RFC 3161 token covering one record or a batch (PROTOCOLS.md §12.2)."""
+
+    __tablename__ = "message_timestamp"
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True)
+    token_der: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The ts hash-chain result XML (the time-stamped data) for a batch.
+    hash_chain_result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gen_time: Mapped[dt.datetime] = mapped_column(_TS)
+    tsa_url: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class MessageLogRecord(Base):
+    """A logged request or response (PROTOCOLS.md §12.1, X-Road ``logrecord``)."""
+
+    __tablename__ = "message_log"
+    __table_args__ = (
+        # The time-stamper's work queue: records without a time-stamp, oldest first.
+        Index(
+            "ix_message_log_untimestamped",
+            "id",
+            postgresql_where=text("timestamp_id IS NULL"),
+            sqlite_where=text("timestamp_id IS NULL"),
+        ),
+        Index("ix_message_log_archive", "archived", "logged_at"),
+    )
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True)
+    query_id: Mapped[str] = mapped_column(String(_ID), index=True)
+    client: Mapped[str] = mapped_column(String(_ID))
+    service: Mapped[str] = mapped_column(String(_ID))
+    direction: Mapped[str] = mapped_column(String(16))
+    side: Mapped[str] = mapped_column(String(16))
+    logged_at: Mapped[dt.datetime] = mapped_column(_TS, index=True)
+    x_request_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: The message bytes; None when the mode keeps metadata only.
+    message: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: REST body (PROTOCOLS.md §12.1 ``attachment``), if logged.
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    signature_xml: Mapped[str] = mapped_column(Text)
+    #: base64 SHA-512 of the signature XML's UTF-8 bytes (ts hash-chain input).
+    signature_hash: Mapped[str] = mapped_column(String(100))
+    #: Batch signature: the message's hash chain and the chain result.
+    hash_chain: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hash_chain_result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: hex SHA-256 of the signer certificate.
+    signer_cert_sha256: Mapped[str] = mapped_column(String(64))
+    #: JSON list of base64 DER OCSP responses embedded in the signature.
+    ocsp_responses: Mapped[str] = mapped_column(Text, default="[]")
+    timestamp_id: Mapped[int | None] = mapped_column(
+        _BIGID, ForeignKey("message_timestamp.id"), nullable=True
+    )
+    #: This record's ts hash chain within its time-stamp batch.
+    timestamp_hash_chain: Mapped[str | None] = mapped_column(Text, nullable=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEntry(Base):
+    """Who changed what, when; written in the same transaction as the change."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(_TS, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="{}")
