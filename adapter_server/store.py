@@ -1,0 +1,46 @@
+"""Opening the adapter's own store and its services, for the app and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from jplink.storage import create_database, upgrade_database
+
+from .config import AdapterConfig
+from .datasources import DataSourcePool
+from .registry import Registry
+from .vault import PasswordVault
+
+__all__ = ["MIGRATIONS", "open_registry"]
+
+#: The adapter's Alembic script directory.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+@asynccontextmanager
+async def open_registry(
+    config: AdapterConfig, pool: DataSourcePool | None = None
+) -> AsyncIterator[Registry]:
+    """Open (and migrate) the store, load the key, yield a :class:`Registry`.
+
+    Args:
+        config: the instance configuration.
+        pool: a data-source pool to share; a private one is closed on exit.
+
+    Raises:
+        ConfigurationError: the key file is missing or unsafe.
+        StorageError: the store cannot be opened or migrated.
+    """
+    vault = PasswordVault.from_file(config.secret_key_file)
+    db = create_database(config.db_url)
+    own_pool = pool is None
+    sources = pool or DataSourcePool()
+    try:
+        await upgrade_database(db, MIGRATIONS)
+        yield Registry(db, vault, sources)
+    finally:
+        if own_pool:
+            await sources.close()
+        await db.dispose()
