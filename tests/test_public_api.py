@@ -23,7 +23,7 @@ SANS_IO = (
     "jplink/security",
     "jplink/globalconf",
     "jplink/asic",
-    "jplink/identifiers.py",
+    "jplink/identifiers",
 )
 IO_MODULES = ("aiohttp", "sqlalchemy", "asyncpg", "aiosqlite", "requests", "socket")
 CLOCK_CALLS = {

@@ -14,6 +14,8 @@ Sans-IO: bytes in, bytes or frozen results out; ``now`` is a parameter.
 
 from __future__ import annotations
 
+from jplink.security.certpath import build_certificate_path
+
 from ._zip import ZipLimits
 from .archive import (
     LINKING_INFO,
@@ -32,7 +34,7 @@ from .container import (
     build_asic_container,
     parse_asic_container,
 )
-from .trust import AsicTrust, build_certificate_path, load_asic_trust
+from .trust import AsicTrust, load_asic_trust
 from .verify import AsicVerified, verify_asic_container
 
 __all__ = [

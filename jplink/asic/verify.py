@@ -38,6 +38,7 @@ from jplink.errors import (
     TimestampError,
 )
 from jplink.security.c14n import DigestAlgorithm, b64decode_text
+from jplink.security.certpath import build_certificate_path
 from jplink.security.hashchain import verify_hash_chain
 from jplink.security.ocsp import (
     OcspCertStatus,
@@ -51,7 +52,7 @@ from jplink.xml import parse_xml
 
 from ._zip import ZipLimits
 from .container import MALFORMED_ASIC, AsicContainer, Entry, parse_asic_container
-from .trust import AsicTrust, build_certificate_path
+from .trust import AsicTrust
 
 __all__ = ["AsicVerified", "verify_asic_container"]
 

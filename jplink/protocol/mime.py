@@ -36,7 +36,11 @@ __all__ = [
 DEFAULT_MAX_PARTS = 1000
 
 _TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_MEDIA_TYPE = re.compile(rf"\s*({_TCHARS})/({_TCHARS})\s*")
+# RFC 2045 §5.1 makes the subtype a token, and a token cannot hold "/". X-Road
+# nevertheless labels the signature part of a security-server message
+# "signature/bdoc-1.0/ts" (PR-MESSTRANSP §3.1, PROTOCOLS.md §5.4), so a subtype
+# may be several tokens joined by "/"; each segment must still be a token.
+_MEDIA_TYPE = re.compile(rf"\s*({_TCHARS})/({_TCHARS}(?:/{_TCHARS})*)\s*")
 _PARAM_NAME = re.compile(rf"\s*;\s*({_TCHARS})\s*=\s*")
 _HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 2046 §5.1.1: boundary is 1..70 characters from bchars.
@@ -96,6 +100,9 @@ def _quoted(text: str, pos: int) -> tuple[str, int]:
 
 def parse_content_type(value: str) -> ContentType:
     """Parse a Content-Type header value.
+
+    The subtype may contain ``/`` (X-Road's ``signature/bdoc-1.0/ts``), which
+    RFC 2045 does not allow; see ``_MEDIA_TYPE``.
 
     Args:
         value: e.g. ``multipart/related; type="text/xml"; boundary=abc``.

@@ -459,11 +459,6 @@ def _media_type(part: MimePart) -> str:
     value = part.header("Content-Type")
     if value is None:
         return "text/plain"  # RFC 2045 §5.2 default
-    # X-Road's "signature/bdoc-1.0/ts" has two slashes, which RFC 2045's
-    # grammar (and so parse_content_type) does not allow: match it first.
-    head = value.split(";", 1)[0].strip().lower()
-    if head == PartType.SIGNATURE.value:
-        return head
     return parse_content_type(value).media_type
 
 

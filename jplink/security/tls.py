@@ -41,10 +41,10 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ..asic.trust import build_certificate_path
 from ..errors import CertificateValidationError, ConfigurationError, JPLinkError
 from ..globalconf.model import SecurityServer, SharedParameters, auth_cert_hash
 from ..identifiers import ClientId, SecurityServerId
+from .certpath import build_certificate_path
 from .keys import PrivateKey
 from .ocsp import OcspVerified, parse_ocsp_response, verify_ocsp_response
 

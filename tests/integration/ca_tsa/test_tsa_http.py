@@ -128,7 +128,8 @@ async def test_reply_text_shows_policy_serial_accuracy(aiohttp_client, home):
     assert f"Policy OID: {home.config.tsa.policy_oid}" in text
     assert int(re.search(r"Serial number: 0x([0-9A-F]+)", text)[1], 16) == result.serial
     assert "Accuracy: 0x01 seconds, unspecified millis, unspecified micros" in text
-    assert f"Nonce: 0x{request.nonce:X}" in text
+    # openssl pads an odd number of hex digits with a leading 0: compare values.
+    assert int(re.search(r"Nonce: 0x([0-9A-F]+)", text)[1], 16) == request.nonce
     assert "Status: Granted." in text
 
 

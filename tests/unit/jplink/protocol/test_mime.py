@@ -48,6 +48,31 @@ def test_parse_content_type_rejects(text):
     assert info.value.code == "InvalidContentType"
 
 
+@pytest.mark.parametrize(
+    ("text", "params"),
+    [
+        ("signature/bdoc-1.0/ts", ()),
+        ("Signature/BDOC-1.0/TS ; charset=UTF-8", (("charset", "UTF-8"),)),
+    ],
+)
+def test_parse_content_type_accepts_xroad_signature_type(text, params):
+    # X-Road's signature part type has a "/" in its subtype (not an RFC 2045
+    # token); the SS-to-SS transport must read it like any other part type.
+    ctype = parse_content_type(text)
+    assert (ctype.media_type, ctype.params) == ("signature/bdoc-1.0/ts", params)
+    assert MimePart.create([("Content-Type", text)], b"x").content_type == ctype
+    assert parse_content_type(str(ctype)) == ctype
+
+
+@pytest.mark.parametrize(
+    "text", ["a//b", "a/b/", "/a/b", "a/b//c", "a/b/ c", "a/b/c d"]
+)
+def test_subtype_segments_must_be_tokens(text):
+    with pytest.raises(MalformedMessage) as info:
+        parse_content_type(text)
+    assert info.value.code == "InvalidContentType"
+
+
 def test_content_type_str_round_trips():
     ctype = ContentType("multipart/related", (("type", "text/xml"), ("boundary", "b1")))
     assert parse_content_type(str(ctype)) == ctype
