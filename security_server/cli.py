@@ -371,6 +371,36 @@ def certs_delete(home: Path | None, sha256: str) -> None:
     click.echo(f"Deleted certificate {sha256}")
 
 
+@certs_group.command("ocsp-refresh")
+@home_option
+def certs_ocsp_refresh(home: Path | None) -> None:
+    """Fetch OCSP responses for this server's certificates now (JSON report)."""
+    from jplink.clients.globalconf import load_saved_configuration
+
+    from .ocsp_refresher import OcspRefresher, RefreshReport
+
+    config = config_of(home)
+    instance = identity.read_anchor(config).instance_identifier
+    when = now()
+
+    async def work(db: Database) -> RefreshReport:
+        refresher = OcspRefresher(
+            db,
+            config,
+            lambda: load_saved_configuration(
+                config.globalconf.directory, now=when, instance=instance
+            ),
+        )
+        return await refresher.refresh_now(now=when)
+
+    report = run(config, work)
+    echo_json(report.outcomes)
+    if report.failed:
+        raise click.ClickException(
+            f"OCSP refresh failed for {len(report.failed)} certificate(s)"
+        )
+
+
 # --- global configuration ------------------------------------------------------
 
 
@@ -404,3 +434,18 @@ ss.add_command(clients_group)
 ss.add_command(services)
 ss.add_command(acl)
 ss.add_command(groups)
+
+
+@ss.command("serve")
+@home_option
+@pin_file_option
+def serve_command(home: Path | None, pin_file: Path | None) -> None:
+    """Run the client proxy and the server proxy (mutual TLS) in one process.
+
+    The PIN comes from --pin-file, else ``[exchange] pin_file`` in ss.toml.
+    """
+    from .serve import run_server
+
+    config = config_of(home)
+    pin = read_pin(pin_file) if pin_file is not None else None
+    run_server(config, pin=pin)

@@ -31,9 +31,11 @@ __all__ = [
     "CONFIG_FILE",
     "AdminSettings",
     "ClientProxySettings",
+    "ExchangeSettings",
     "GlobalConfSettings",
     "MessageLogMode",
     "MessageLogSettings",
+    "OcspFetchSettings",
     "OcspResponderSettings",
     "SecurityServerConfig",
     "ServerProxySettings",
@@ -80,6 +82,44 @@ class OcspResponderSettings:
 
     host: str = "0.0.0.0"
     port: int = 5577
+
+
+@dataclass(frozen=True, slots=True)
+class OcspFetchSettings:
+    """Fetching OCSP responses for this server's own certificates from the CA."""
+
+    #: X-Road's ``ocspFetchInterval`` (default 1200 s); capped at half of the
+    #: global configuration's ``ocspFreshnessSeconds``.
+    fetch_interval_seconds: int = 1200
+    #: Wait before the next attempt after a failed fetch.
+    retry_seconds: int = 60
+    #: Send a nonce (X-Road sends none, so CAs may pre-produce responses).
+    nonce: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fetch_interval_seconds < 1 or self.retry_seconds < 1:
+            raise ValueError("OCSP fetch intervals must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSettings:
+    """The message exchange (``jplink ss serve``)."""
+
+    #: Sign messages that wait for the same key together (hash chains).
+    batch_signing: bool = True
+    #: How long the proxies reuse a snapshot of clients, services and access
+    #: rights (X-Road ``server-conf-cache-period``); 0 reads every time.
+    serverconf_cache_seconds: float = 5.0
+    #: How long a verified peer certificate is trusted without re-checking;
+    #: a revoked peer is refused at the latest this much later.
+    peer_cache_seconds: float = 60.0
+    #: File whose first line is the token PIN (mode 0600); ``--pin-file``
+    #: overrides it. Without a PIN the proxies cannot sign.
+    pin_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.serverconf_cache_seconds < 0 or self.peer_cache_seconds < 0:
+            raise ValueError("cache periods must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +196,8 @@ class SecurityServerConfig:
     client_proxy: ClientProxySettings = field(default_factory=ClientProxySettings)
     server_proxy: ServerProxySettings = field(default_factory=ServerProxySettings)
     ocsp_responder: OcspResponderSettings = field(default_factory=OcspResponderSettings)
+    ocsp: OcspFetchSettings = field(default_factory=OcspFetchSettings)
+    exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     globalconf: GlobalConfSettings = field(default_factory=GlobalConfSettings)

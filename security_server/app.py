@@ -1,0 +1,296 @@
+"""The proxies as aiohttp applications, and the resources they share.
+
+:class:`ExchangeResources` owns everything with a lifetime: the database, the
+token login (PIN given at start), the global-configuration provider, the
+certificate-status service, the batch signer, the message-log writer, the
+outbound pools. :func:`make_client_proxy_app` and
+:func:`make_server_proxy_app` create their resources in ``cleanup_ctx``, or
+share a set given by :mod:`.serve`, which runs both in one process.
+
+Handlers are thin: read the body and headers, call the exchange core, turn its
+:class:`~.exchange.ProxyReply` into a response.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from jplink.errors import ConfigurationError, MalformedMessage
+from jplink.storage import Database
+
+from .certstatus import CertificateStatus
+from .client_proxy import ClientProxy
+from .config import SecurityServerConfig
+from .db import open_database
+from .exchange import FaultPrefix, ProxyReply, fault_reply
+from .exchange_access import ServerConfView
+from .exchange_ports import SavedConfProvider
+from .identity import get_identity
+from .messagelog import MessageLogWriter
+from .peer_client import PeerTransport
+from .server_proxy import ServerProxy
+from .signer import BatchSigner
+from .softtoken import TokenLogin
+
+__all__ = [
+    "CLIENT_PROXY",
+    "RESOURCES",
+    "SERVER_PROXY",
+    "ExchangeResources",
+    "make_client_proxy_app",
+    "make_server_proxy_app",
+    "open_resources",
+    "read_pin_file",
+]
+
+#: Largest request accepted from an information system or a peer.
+MAX_REQUEST_BYTES = 50 * 1024 * 1024
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeResources:
+    """What the proxies of one security server share."""
+
+    config: SecurityServerConfig
+    db: Database
+    login: TokenLogin
+    conf: SavedConfProvider
+    certstatus: CertificateStatus
+    signer: BatchSigner
+    log: MessageLogWriter
+    serverconf: ServerConfView
+    client_proxy: ClientProxy
+    server_proxy: ServerProxy
+
+
+RESOURCES = web.AppKey("exchange_resources", ExchangeResources)
+CLIENT_PROXY = web.AppKey("client_proxy", ClientProxy)
+SERVER_PROXY = web.AppKey("server_proxy", ServerProxy)
+
+
+def read_pin_file(path: Path) -> str:
+    """The PIN: the first line of ``path``.
+
+    Raises:
+        ConfigurationError: the file cannot be read or is empty.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"Cannot read the PIN file {path}") from exc
+    pin = text.splitlines()[0] if text else ""
+    if not pin:
+        raise ConfigurationError(f"The PIN file {path} is empty")
+    return pin
+
+
+@contextlib.asynccontextmanager
+async def open_resources(
+    config: SecurityServerConfig,
+    *,
+    pin: str | None = None,
+    clock: Callable[[], dt.datetime] = _utcnow,
+) -> AsyncIterator[ExchangeResources]:
+    """Open everything the proxies need; close it all on exit.
+
+    Args:
+        config: the instance configuration.
+        pin: the token PIN; else read from ``exchange.pin_file``.
+        clock: the current time (tests pass a fixed or shifted clock).
+
+    Yields:
+        The shared resources.
+
+    Raises:
+        ConfigurationError: no PIN, or an unreadable PIN file.
+        NotFound: the server is not initialised or the token not created.
+        Unauthenticated: code ``PinIncorrect``.
+        StorageError: the database failed.
+    """
+    settings = config.exchange
+    if pin is None:
+        if settings.pin_file is None:
+            raise ConfigurationError("Give the token PIN ([exchange] pin_file)")
+        pin = read_pin_file(settings.pin_file)
+    db = await open_database(config.db_url)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(db.dispose)
+        info = await get_identity(db)
+        login = TokenLogin()
+        await login.login(db, pin)
+        stack.callback(login.logout)
+        conf = SavedConfProvider(config.globalconf.directory, info.server_id.instance)
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        )
+        certstatus = CertificateStatus(
+            db,
+            config,
+            login,
+            conf.loaded,
+            session=session,
+            peer_ocsp_port=config.ocsp_responder.port,
+        )
+        signer = BatchSigner(certstatus, clock=clock, batching=settings.batch_signing)
+        stack.push_async_callback(signer.close)
+        log = MessageLogWriter(db, config.message_log.log_mode)
+        stack.push_async_callback(log.close)
+        serverconf = ServerConfView(db, cache_seconds=settings.serverconf_cache_seconds)
+        peers = PeerTransport(
+            certstatus,
+            clock=clock,
+            connect_timeout=config.timeouts.connect_seconds,
+            read_timeout=config.timeouts.read_seconds,
+        )
+        stack.push_async_callback(peers.close)
+        yield ExchangeResources(
+            config=config,
+            db=db,
+            login=login,
+            conf=conf,
+            certstatus=certstatus,
+            signer=signer,
+            log=log,
+            serverconf=serverconf,
+            client_proxy=ClientProxy(
+                conf=conf,
+                serverconf=serverconf,
+                certstatus=certstatus,
+                signer=signer,
+                peers=peers,
+                log=log,
+                clock=clock,
+            ),
+            server_proxy=ServerProxy(
+                server_id=info.server_id,
+                conf=conf,
+                serverconf=serverconf,
+                certstatus=certstatus,
+                signer=signer,
+                log=log,
+                session=session,
+                clock=clock,
+                peer_cache_seconds=settings.peer_cache_seconds,
+            ),
+        )
+
+
+def _response(reply: ProxyReply) -> web.Response:
+    return web.Response(
+        status=reply.status,
+        body=reply.body,
+        headers={"Content-Type": reply.content_type, **reply.headers},
+    )
+
+
+async def _client_proxy_post(request: web.Request) -> web.Response:
+    proxy = request.app[CLIENT_PROXY]
+    body = await request.read()
+    reply = await proxy.handle(
+        body,
+        request.headers.get("Content-Type", ""),
+        soap_action=request.headers.get("SOAPAction"),
+    )
+    return _response(reply)
+
+
+async def _server_proxy_post(request: web.Request) -> web.Response:
+    proxy = request.app[SERVER_PROXY]
+    body = await request.read()
+    ssl_object = (
+        request.transport.get_extra_info("ssl_object") if request.transport else None
+    )
+    cert = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return _response(await proxy.handle(body, headers, peer_cert_der=cert))
+
+
+def _method_not_allowed(
+    prefix: FaultPrefix,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.Response:
+        err = MalformedMessage(
+            f"Method {request.method} is not allowed; use POST",
+            code="InvalidHttpMethod",
+        )
+        return _response(fault_reply(err, prefix))
+
+    return handler
+
+
+def _app(
+    config: SecurityServerConfig,
+    resources: ExchangeResources | None,
+    install: Callable[[web.Application, ExchangeResources], None],
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    if resources is not None:
+        app[RESOURCES] = resources
+        install(app, resources)
+        return app
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        async with open_resources(config) as opened:
+            app[RESOURCES] = opened
+            install(app, opened)
+            yield
+
+    app.cleanup_ctx.append(lifetime)
+    return app
+
+
+def make_client_proxy_app(
+    config: SecurityServerConfig, *, resources: ExchangeResources | None = None
+) -> web.Application:
+    """The client proxy (information systems, ports 8080/8443).
+
+    Args:
+        config: the instance configuration.
+        resources: shared resources; opened in ``cleanup_ctx`` when None.
+
+    Returns:
+        The application: ``POST /`` takes X-Road SOAP requests.
+    """
+
+    def install(app: web.Application, res: ExchangeResources) -> None:
+        app[CLIENT_PROXY] = res.client_proxy
+
+    app = _app(config, resources, install)
+    app.router.add_post("/", _client_proxy_post)
+    app.router.add_route("*", "/", _method_not_allowed(FaultPrefix.CLIENT))
+    return app
+
+
+def make_server_proxy_app(
+    config: SecurityServerConfig, *, resources: ExchangeResources | None = None
+) -> web.Application:
+    """The server proxy (peer security servers, port 5500, mutual TLS).
+
+    Serve it with the context of :func:`server_ssl_context_for`.
+
+    Args:
+        config: the instance configuration.
+        resources: shared resources; opened in ``cleanup_ctx`` when None.
+
+    Returns:
+        The application: ``POST /`` takes transport messages.
+    """
+
+    def install(app: web.Application, res: ExchangeResources) -> None:
+        app[SERVER_PROXY] = res.server_proxy
+
+    app = _app(config, resources, install)
+    app.router.add_post("/", _server_proxy_post)
+    app.router.add_route("*", "/", _method_not_allowed(FaultPrefix.SERVER_PROXY))
+    return app

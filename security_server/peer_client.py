@@ -1,0 +1,316 @@
+"""Outbound mutual TLS to peer security servers (port 5500), kept alive.
+
+PROTOCOLS.md §5.1: the consumer opens TLS to the provider's server with its
+authentication certificate, verifies the provider's certificate (chain,
+OCSP, registration of its hash for a server hosting the provider) and, "with
+several candidates, connects to all of them in parallel and uses the first
+that succeeds".
+
+- Connections are pooled and kept alive by one aiohttp session. Each NEW
+  connection is verified with the certificate-status service right after
+  the TLS handshake and before any byte of a request is written (the
+  connector hook below); a connection that fails is closed and the error
+  (``SslAuthenticationFailed``) propagates. A verified connection is reused
+  until it is closed, as X-Road reuses its verified TLS sessions.
+- Choosing among several servers: the candidates are probed in parallel
+  (TCP + TLS handshake + peer verification) and tried in the order they
+  answered; the order is remembered for ``rank_seconds``. A candidate whose
+  connection fails is skipped (fail-over); a request is never sent twice
+  once a connection carried it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ssl
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ClientRequest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from jplink.clients.http import map_transport_errors, read_body
+from jplink.errors import JPLinkError, LocalProtocolError, NotFound, TransportError
+from jplink.globalconf.model import SecurityServer
+from jplink.identifiers import SecurityServerId
+from jplink.protocol.transport import DEFAULT_MAX_TRANSPORT_BYTES
+from jplink.security.keys import PrivateKey
+from jplink.security.tls import client_ssl_context, peer_certificate_der
+
+from .exchange_ports import CertStatusPort
+
+__all__ = ["DEFAULT_PEER_PORT", "PeerResponse", "PeerTransport", "peer_address"]
+
+#: The server proxy port of X-Road security servers.
+DEFAULT_PEER_PORT = 5500
+
+
+@dataclass(frozen=True, slots=True)
+class PeerResponse:
+    """A peer's HTTP answer, read in full."""
+
+    server: SecurityServerId
+    status: int
+    content_type: str
+    body: bytes
+    headers: Mapping[str, str]
+
+
+def peer_address(server: SecurityServer) -> tuple[str, int]:
+    """Host and port of a server's proxy (``host`` or ``host:port``).
+
+    Raises:
+        NotFound: code ``UnknownMember``: the server has no address.
+    """
+    if not server.address:
+        raise NotFound(f"{server.id} has no address", code="UnknownMember")
+    host, sep, port = server.address.rpartition(":")
+    if sep and port.isdigit() and "]" not in port:
+        return host.strip("[]"), int(port)
+    return server.address, DEFAULT_PEER_PORT
+
+
+class _VerifyingConnector(aiohttp.TCPConnector):
+    """A connector that verifies each new TLS connection's peer before use."""
+
+    def __init__(self, owner: PeerTransport, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._owner = owner
+
+    async def _create_connection(
+        self, req: ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout
+    ) -> ResponseHandler:
+        proto = await super()._create_connection(req, traces, timeout)
+        try:
+            transport = proto.transport
+            ssl_object = transport.get_extra_info("ssl_object") if transport else None
+            if ssl_object is None:
+                raise TransportError("The peer connection is not TLS", url=str(req.url))
+            der = peer_certificate_der(ssl_object)
+            await self._owner.verify_connection(der, req.url.host or "", req.url.port)
+        except BaseException:
+            proto.close()
+            raise
+        return proto
+
+
+class PeerTransport:
+    """Sends transport messages to peer security servers.
+
+    Args:
+        certstatus: verifies peers and supplies our authentication material.
+        ssl_context: builds the client TLS context from our auth
+            certificate chain, key and the approved CA certificates
+            (:func:`jplink.security.tls.client_ssl_context`).
+        clock: the current time (aware).
+        connect_timeout, read_timeout: seconds.
+        rank_seconds: how long the measured order of candidates is kept.
+    """
+
+    def __init__(
+        self,
+        certstatus: CertStatusPort,
+        *,
+        ssl_context: Callable[..., ssl.SSLContext] = client_ssl_context,
+        clock: Callable[[], dt.datetime],
+        connect_timeout: float = 30.0,
+        read_timeout: float = 60.0,
+        rank_seconds: float = 60.0,
+    ) -> None:
+        self._certstatus = certstatus
+        self._make_context = ssl_context
+        self._identity: tuple[bytes, tuple[bytes, ...]] | None = None
+        self._clock = clock
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._rank_seconds = rank_seconds
+        self._expected: dict[tuple[str, int | None], SecurityServerId] = {}
+        self._ranking: dict[frozenset[SecurityServerId], tuple[float, list[int]]] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._session_ctx: ssl.SSLContext | None = None
+        self._ctx: ssl.SSLContext | None = None
+
+    async def verify_connection(
+        self, cert_der: bytes, host: str, port: int | None
+    ) -> None:
+        """Verify the peer of a new connection (called by the connector).
+
+        Raises:
+            CertificateValidationError: code ``SslAuthenticationFailed``.
+        """
+        await self._certstatus.verify_peer(
+            cert_der,
+            now=self._clock(),
+            expected_server=self._expected.get((host, port)),
+        )
+
+    def use_identity(
+        self,
+        chain: Sequence[x509.Certificate],
+        key: PrivateKey,
+        ca_certs: Sequence[x509.Certificate],
+    ) -> None:
+        """Use this auth certificate chain and trust these CAs from now on.
+
+        A new TLS context (and connection pool) is made only when the
+        certificate or the CA set changed.
+        """
+        ident = (
+            chain[0].fingerprint(hashes.SHA256()),
+            tuple(c.fingerprint(hashes.SHA256()) for c in ca_certs),
+        )
+        if ident != self._identity:
+            self._ctx = self._make_context(chain, key, server_ca_certs=ca_certs)
+            self._identity = ident
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ctx is None:
+            raise LocalProtocolError("No TLS identity", code="SslAuthenticationFailed")
+        return self._ctx
+
+    def _session_for(self) -> aiohttp.ClientSession:
+        ctx = self._ssl_context()
+        if self._session is None or ctx is not self._session_ctx:
+            old = self._session
+            self._session_ctx = ctx
+            connector = _VerifyingConnector(
+                self, ssl=ctx, limit=0, limit_per_host=0, keepalive_timeout=30.0
+            )
+            self._session = aiohttp.ClientSession(connector=connector)
+            if old is not None:
+                asyncio.get_running_loop().create_task(old.close())
+        return self._session
+
+    async def _probe(self, server: SecurityServer) -> None:
+        host, port = peer_address(server)
+        self._expected[(host, port)] = server.id
+        url = f"https://{host}:{port}/"
+        with map_transport_errors(url):
+            async with asyncio.timeout(self._connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=self._ssl_context()
+                )
+        try:
+            der = peer_certificate_der(writer.get_extra_info("ssl_object"))
+            await self._certstatus.verify_peer(
+                der, now=self._clock(), expected_server=server.id
+            )
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+        del reader
+
+    async def _order(self, servers: Sequence[SecurityServer]) -> list[SecurityServer]:
+        if len(servers) == 1:
+            return list(servers)
+        key = frozenset(s.id for s in servers)
+        cached = self._ranking.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._rank_seconds:
+            return [servers[i] for i in cached[1]]
+
+        # "connects to all of them in parallel and uses the first that
+        # succeeds" (PROTOCOLS.md §5.1); the rest keep their listed order.
+        async def probe(index: int) -> int | None:
+            try:
+                await self._probe(servers[index])
+            except JPLinkError:
+                return None
+            return index
+
+        pending = {asyncio.create_task(probe(i)) for i in range(len(servers))}
+        first: int | None = None
+        try:
+            while pending and first is None:
+                done, pending = await asyncio.wait(
+                    pending, return_when=asyncio.FIRST_COMPLETED
+                )
+                winners = [t.result() for t in done if t.result() is not None]
+                first = min(winners) if winners else None  # type: ignore[type-var]
+        finally:
+            for task in pending:
+                task.cancel()
+        ranking = list(range(len(servers)))
+        if first is not None:
+            ranking.remove(first)
+            ranking.insert(0, first)
+        self._ranking[key] = (time.monotonic(), ranking)
+        return [servers[i] for i in ranking]
+
+    async def send(
+        self,
+        servers: Sequence[SecurityServer],
+        *,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout: float | None = None,
+    ) -> PeerResponse:
+        """POST a transport message to the first of ``servers`` that connects.
+
+        Args:
+            servers: the candidate servers of the provider (at least one).
+            body: the transport message.
+            headers: the HTTP headers (Content-Type, x-road-* ...).
+            timeout: seconds to wait for the answer; the default read timeout
+                otherwise.
+
+        Returns:
+            The peer's answer.
+
+        Raises:
+            CertificateValidationError: (``SslAuthenticationFailed``) the last
+                candidate's certificate did not verify.
+            TransportError: (``NetworkError``) no candidate could be reached,
+                or the chosen one failed after the request was sent.
+        """
+        if not servers:
+            raise NotFound(
+                "No security server offers the service", code="UnknownMember"
+            )
+        last: JPLinkError | None = None
+        for server in await self._order(servers):
+            host, port = peer_address(server)
+            self._expected[(host, port)] = server.id
+            url = f"https://{host}:{port}/"
+            session = self._session_for()
+            try:
+                with map_transport_errors(url):
+                    client_timeout = aiohttp.ClientTimeout(
+                        total=timeout or self._read_timeout,
+                        sock_connect=self._connect_timeout,
+                    )
+                    async with session.post(
+                        url, data=body, headers=dict(headers), timeout=client_timeout
+                    ) as resp:
+                        data = await read_body(
+                            resp, limit=DEFAULT_MAX_TRANSPORT_BYTES, url=url
+                        )
+                        return PeerResponse(
+                            server.id,
+                            resp.status,
+                            resp.headers.get("Content-Type", ""),
+                            data,
+                            {k.lower(): v for k, v in resp.headers.items()},
+                        )
+            except TransportError as exc:
+                # Fail over only when no connection was made: a request that
+                # reached a server is never sent again.
+                if not isinstance(exc.__cause__, aiohttp.ClientConnectorError):
+                    raise
+                last = exc
+                self._ranking.clear()
+        assert last is not None
+        raise last
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,328 @@
+"""The server proxy's exchange core: a peer's transport message to a reply.
+
+PROTOCOLS.md §7.2, in order: parse the transport message; check an optional
+``securityServer`` header names us; the provider (the ``service``'s client)
+is a registered client here; the peer's TLS certificate is a registered
+authentication certificate of a server hosting the ``client`` (fresh OCSP);
+the service exists, the client has an access right, the service is enabled;
+the signature verifies and its signer is the ``client`` member. Then call the
+service at its address with its timeout, insert ``requestHash``, sign with
+the provider member's key (a failure to sign fails closed), log request and
+response, and answer. Every refusal is a ``Server.ServerProxy.*`` fault.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+import aiohttp
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from jplink.clients.http import map_transport_errors, read_body
+from jplink.errors import (
+    CertificateValidationError,
+    JPLinkError,
+    MalformedMessage,
+    NotFound,
+    SoapFault,
+)
+from jplink.identifiers import ClientId, GlobalGroupId, SecurityServerId
+from jplink.protocol.headers import REQUEST_HASH_SHA512
+from jplink.protocol.mime import MimePart
+from jplink.protocol.request_hash import add_request_hash, compute_request_hash
+from jplink.protocol.soap import MessageRole, SoapMessage, parse_soap_message
+from jplink.protocol.transport import (
+    TransportMessage,
+    build_transport_message,
+    parse_transport_message,
+    signed_parts_of,
+)
+from jplink.security.tls import PeerIdentity
+
+from .exchange import (
+    FaultPrefix,
+    ProxyReply,
+    TransportHeader,
+    fault_reply,
+    internal_fault,
+    verify_transport_signature,
+)
+from .exchange_access import ServerConfView, ServiceTarget
+from .exchange_ports import CertStatusPort, ConfProvider
+from .messagelog import MessageLogWriter, entry_for, log_entry
+from .signer import BatchSigner
+from .states import LogDirection, LogSide
+
+__all__ = ["MAX_SERVICE_RESPONSE_BYTES", "MetaserviceHandler", "ServerProxy"]
+
+#: Largest service response read (the same bound as a transport message).
+MAX_SERVICE_RESPONSE_BYTES = 50 * 1024 * 1024
+
+
+class MetaserviceHandler(Protocol):
+    """Answers listMethods, allowedMethods and getWsdl (PROTOCOLS.md §11)."""
+
+    def handles(self, request: SoapMessage) -> bool:
+        """Whether ``request`` calls a metaservice."""
+        ...
+
+    async def answer(self, request: SoapMessage, *, now: dt.datetime) -> bytes:
+        """The SOAP response bytes (raises a JPLinkError to refuse)."""
+        ...
+
+
+class ServerProxy:
+    """Processes transport messages from peer security servers (port 5500).
+
+    Args:
+        server_id: this security server.
+        conf, serverconf, certstatus, signer, log: the ports.
+        session: the aiohttp session for calling services (kept alive).
+        clock: the current time (aware).
+        peer_cache_seconds: how long a verified peer certificate is trusted
+            without asking the certificate-status service again.
+        metaservices: answers listMethods, allowedMethods, getWsdl.
+    """
+
+    def __init__(
+        self,
+        *,
+        server_id: SecurityServerId,
+        conf: ConfProvider,
+        serverconf: ServerConfView,
+        certstatus: CertStatusPort,
+        signer: BatchSigner,
+        log: MessageLogWriter,
+        session: aiohttp.ClientSession,
+        clock: Callable[[], dt.datetime],
+        peer_cache_seconds: float = 60.0,
+        metaservices: MetaserviceHandler | None = None,
+    ) -> None:
+        self._server_id = server_id
+        self._conf = conf
+        self._serverconf = serverconf
+        self._certstatus = certstatus
+        self._signer = signer
+        self._log = log
+        self._session = session
+        self._clock = clock
+        self._peer_ttl = peer_cache_seconds
+        self._peers: dict[tuple[str, ClientId], tuple[float, PeerIdentity]] = {}
+        self._metaservices = metaservices
+
+    async def handle(
+        self, body: bytes, headers: Mapping[str, str], *, peer_cert_der: bytes | None
+    ) -> ProxyReply:
+        """Process one transport message.
+
+        Args:
+            body: the HTTP body.
+            headers: the HTTP headers (lower-case names).
+            peer_cert_der: the TLS client certificate of the peer.
+
+        Returns:
+            The signed transport response, or a fault (``text/xml``).
+        """
+        try:
+            return await self._exchange(body, headers, peer_cert_der)
+        except JPLinkError as exc:
+            return fault_reply(exc, FaultPrefix.SERVER_PROXY)
+        except Exception as exc:  # a bug: a fault, never a traceback to the peer
+            return internal_fault(exc, FaultPrefix.SERVER_PROXY)
+
+    async def _verify_peer(self, cert_der: bytes | None, client: ClientId) -> None:
+        if not cert_der:
+            raise CertificateValidationError(
+                "The peer presented no TLS certificate", code="SslAuthenticationFailed"
+            )
+        key = (hashlib.sha256(cert_der).hexdigest(), client)
+        cached = self._peers.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._peer_ttl:
+            return
+        identity = await self._certstatus.verify_peer(
+            cert_der, now=self._clock(), expected_client=client
+        )
+        if self._peer_ttl > 0:
+            self._peers[key] = (time.monotonic(), identity)
+
+    async def _exchange(
+        self, body: bytes, headers: Mapping[str, str], peer_cert_der: bytes | None
+    ) -> ProxyReply:
+        now = self._clock()
+        message = parse_transport_message(
+            body, headers.get("content-type", ""), role=MessageRole.REQUEST
+        )
+        request = parse_soap_message(
+            message.soap, content_type=_soap_type(message), role=MessageRole.REQUEST
+        )
+        conf = self._conf.current(now=now)
+        # PROTOCOLS.md §7.2 step 2: "If securityServer is present, it must
+        # equal the local server id: InvalidSecurityServer".
+        if request.security_server not in (None, self._server_id):
+            raise NotFound(
+                f"Request for {request.security_server}, not {self._server_id}",
+                code="InvalidSecurityServer",
+            )
+        provider = request.service.client
+        await self._serverconf.check_registered_client(provider, role="provider")
+        await self._verify_peer(peer_cert_der, request.client)
+        target = await self._target(request, conf.global_groups_of(request.client))
+        verified = verify_transport_signature(message, now=now)
+        # PROTOCOLS.md §6.4 step 4: the signer "must equal the expected
+        # signer: the SOAP client member for requests".
+        await self._certstatus.check_signer(
+            verified.signer_certificate,
+            verified.ocsp_responses,
+            request.client,
+            now=now,
+        )
+        request_id = headers.get(TransportHeader.REQUEST_ID.value)
+        request_entry = log_entry(
+            query_id=request.id,
+            client=request.client,
+            service=request.service,
+            direction=LogDirection.REQUEST,
+            side=LogSide.SERVER_PROXY,
+            soap=message.soap,
+            signature_xml=message.signature,
+            hash_chain=message.hash_chain,
+            hash_chain_result=message.hash_chain_result,
+            signer_cert_der=verified.signer_certificate.public_bytes(Encoding.DER),
+            ocsp_ders=verified.ocsp_responses,
+            mode=self._log.mode,
+            x_request_id=request_id,
+            now=now,
+        )
+        try:
+            soap = await self._answer(request, message, headers, target, now)
+            # "inserts a new element, right after the id header element"
+            # (PROTOCOLS.md §3.1).
+            soap = add_request_hash(
+                soap, compute_request_hash(message.soap), REQUEST_HASH_SHA512
+            )
+            part = MimePart.create([("Content-Type", "text/xml; charset=UTF-8")], soap)
+            signed = await self._signer.sign(
+                provider,
+                [
+                    p
+                    for p in signed_parts_of(
+                        TransportMessage(soap_part=part, signature=b"-")
+                    )
+                ],
+            )
+        except JPLinkError:
+            await self._log.write([request_entry])
+            raise
+        response = TransportMessage(
+            soap_part=part,
+            signature=signed.signature.signature_xml,
+            hash_chain_result=signed.signature.hash_chain_result,
+            hash_chain=signed.signature.hash_chain,
+        )
+        await self._log.write(
+            [
+                request_entry,
+                entry_for(
+                    signed,
+                    query_id=request.id,
+                    client=request.client,
+                    service=request.service,
+                    direction=LogDirection.RESPONSE,
+                    side=LogSide.SERVER_PROXY,
+                    soap=soap,
+                    mode=self._log.mode,
+                    x_request_id=request_id,
+                    now=self._clock(),
+                ),
+            ]
+        )
+        encoded = build_transport_message(response)
+        return ProxyReply(
+            200,
+            encoded.content_type,
+            encoded.body,
+            {
+                TransportHeader.HASH_ALGORITHM.value: "SHA-512",
+                TransportHeader.ORIGINAL_CONTENT_TYPE.value: part.header("Content-Type")
+                or "text/xml",
+            },
+        )
+
+    async def _target(
+        self, request: SoapMessage, groups: Iterable[GlobalGroupId]
+    ) -> ServiceTarget | None:
+        if self._metaservices is not None and self._metaservices.handles(request):
+            return None  # answered here; allowedMethods filters by the ACL
+        return await self._serverconf.check_access(
+            request.service, request.client, global_groups=groups
+        )
+
+    async def _answer(
+        self,
+        request: SoapMessage,
+        message: TransportMessage,
+        headers: Mapping[str, str],
+        target: ServiceTarget | None,
+        now: dt.datetime,
+    ) -> bytes:
+        if target is None:
+            assert self._metaservices is not None  # _target returned None for it
+            return await self._metaservices.answer(request, now=now)
+        return await self._call_service(request, message, headers, target)
+
+    async def _call_service(
+        self,
+        request: SoapMessage,
+        message: TransportMessage,
+        headers: Mapping[str, str],
+        target: ServiceTarget,
+    ) -> bytes:
+        out = {
+            "Content-Type": headers.get(
+                TransportHeader.ORIGINAL_CONTENT_TYPE.value, message.soap_content_type
+            )
+        }
+        action = headers.get(TransportHeader.ORIGINAL_SOAP_ACTION.value)
+        if action is not None:
+            out["SOAPAction"] = action
+        if message.attachments:
+            raise MalformedMessage(
+                "SOAP attachments to services are not supported", code="InvalidMessage"
+            )
+        url = target.url
+        with map_transport_errors(url):
+            async with self._session.post(
+                url,
+                data=message.soap,
+                headers=out,
+                timeout=aiohttp.ClientTimeout(total=target.timeout_seconds),
+                ssl=target.tls_verify,
+            ) as resp:
+                data = await read_body(resp, limit=MAX_SERVICE_RESPONSE_BYTES, url=url)
+                ctype = resp.headers.get("Content-Type", "text/xml")
+        try:
+            response = parse_soap_message(
+                data, content_type=ctype, role=MessageRole.RESPONSE
+            )
+        except SoapFault:
+            raise
+        except JPLinkError as exc:
+            raise MalformedMessage(
+                f"The service sent an invalid response: {exc.message}",
+                code=f"ServiceFailed.{exc.code}",
+            ) from exc
+        if response.attachments:
+            raise MalformedMessage(
+                "SOAP attachments from services are not supported",
+                code="ServiceFailed.InvalidMessage",
+            )
+        return response.soap
+
+
+def _soap_type(message: TransportMessage) -> str:
+    ctype = message.soap_content_type
+    return "text/xml; charset=UTF-8" if "xop+xml" in ctype else ctype
