@@ -1,7 +1,7 @@
 """Admin API keys bound to roles, stored hashed.
 
 A key looks like ``jpcs_<keyid>_<secret>``: the key id finds the row, the SHA-256
-of the whole key is compared in constant time (:mod:`central_server.tokens`).
+of the whole key is compared in constant time (:func:`jplink.web.verify_secret`).
 The plain key is returned exactly once, at creation. Roles follow X-Road's
 central server: the registration officer manages members, servers and
 requests; the security officer manages trust (approved CAs and TSAs) and may
@@ -21,11 +21,11 @@ from sqlalchemy import select
 
 from jplink.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
 from jplink.storage import Database
+from jplink.web import hash_secret, new_secret, verify_secret
 
 from . import audit
 from .member_requests import check_text
 from .models import ApiKey
-from .tokens import hash_secret, new_secret, secret_matches
 
 __all__ = [
     "ApiKeyInfo",
@@ -39,9 +39,6 @@ __all__ = [
 ]
 
 _KEY_RE = re.compile(r"jpcs_([0-9a-f]{16})_[A-Za-z0-9_-]{20,100}")
-# A fixed hash to compare against when the key id is unknown, so an unknown id
-# and a wrong secret take the same time.
-_DUMMY_HASH = hash_secret("jplink-unknown-key")
 
 
 class Role(enum.Enum):
@@ -184,7 +181,8 @@ async def authenticate(db: Database, presented: str) -> Principal:
         row = (
             await s.execute(select(ApiKey).where(ApiKey.key_id == key_id))
         ).scalar_one_or_none()
-    ok = secret_matches(presented, row.key_hash if row else _DUMMY_HASH)
-    if row is None or not ok or row.revoked_at is not None:
+    # Constant time, and as long for an unknown id as for a wrong secret.
+    verify_secret(presented, row.key_hash if row is not None else None)
+    if row is None or row.revoked_at is not None:
         raise Unauthenticated("The API key is not valid")
     return Principal(key_id=row.key_id, name=row.name, role=Role(row.role))

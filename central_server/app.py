@@ -19,10 +19,11 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from jplink.clients.ca import AiohttpCaEnrolmentClient, CaEnrolmentClient
+from jplink.clients.ocsp import AiohttpOcspClient, OcspClient
 from jplink.errors import ConfigurationError
 
 from .admin_api import ROUTES
-from .appkeys import CA_CLIENT, CLOCK, CONFIG, DATABASE
+from .appkeys import CA_CLIENT, CLOCK, CONFIG, DATABASE, OCSP_CLIENT
 from .auth import add_routes, auth_middleware
 from .config import CentralConfig
 from .db import open_database
@@ -81,6 +82,13 @@ async def _ca_client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _ocsp_client(app: web.Application) -> AsyncIterator[None]:
+    timeout = app[CONFIG].registration.ocsp_timeout_seconds
+    async with aiohttp.ClientSession() as session:
+        app[OCSP_CLIENT] = AiohttpOcspClient(session, timeout=timeout)
+        yield
+
+
 def _base(
     config: CentralConfig,
     max_bytes: int,
@@ -126,13 +134,18 @@ def make_app(
 
 
 def make_registration_app(
-    config: CentralConfig, *, clock: Callable[[], dt.datetime] | None = None
+    config: CentralConfig,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    ocsp_client: OcspClient | None = None,
 ) -> web.Application:
     """The public registration endpoint (no credentials; request tokens).
 
     Args:
         config: the instance configuration.
         clock: the time source (default: the system clock, UTC).
+        ocsp_client: the transport for auth-certificate OCSP checks (default:
+            aiohttp, with ``registration.ocsp_timeout_seconds``).
 
     Returns:
         The application; its database opens at start-up.
@@ -140,6 +153,10 @@ def make_registration_app(
     app = _base(
         config, config.registration.max_request_bytes, clock, [problem_middleware]
     )
+    if ocsp_client is not None:
+        app[OCSP_CLIENT] = ocsp_client
+    else:
+        app.cleanup_ctx.append(_ocsp_client)
     add_public_routes(app)
     add_management_service_routes(app)
     return app

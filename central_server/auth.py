@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from jplink.errors import AccessDenied, Unauthenticated
+from jplink.errors import AccessDenied
+from jplink.web import Handler, bearer_token
 
 from .apikeys import Role, authenticate
 from .appkeys import DATABASE, PRINCIPAL
-from .web import Handler
 
 __all__ = ["ALL_ROLES", "ROUTE_ROLES", "Route", "add_routes", "auth_middleware"]
 
@@ -50,13 +50,6 @@ def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
     app[ROUTE_ROLES] = table
 
 
-def _bearer(request: web.Request) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("An API key is required (Authorization: Bearer <key>)")
-    return token.strip()
-
-
 def _roles_for(
     request: web.Request, table: dict[tuple[str, str], frozenset[Role]]
 ) -> frozenset[Role]:
@@ -76,9 +69,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """
     if request.match_info.http_exception is not None:
         # Unknown path or method: answer 404/405, but only to a valid key.
-        await authenticate(request.app[DATABASE], _bearer(request))
+        await authenticate(request.app[DATABASE], bearer_token(request))
         return await handler(request)
-    principal = await authenticate(request.app[DATABASE], _bearer(request))
+    principal = await authenticate(request.app[DATABASE], bearer_token(request))
     allowed = _roles_for(request, request.app[ROUTE_ROLES])
     if principal.role not in allowed:
         raise AccessDenied(

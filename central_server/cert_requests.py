@@ -8,24 +8,30 @@ refused with Conflict. On approval the CA's enrolment API issues the
 certificate (through a :class:`~jplink.clients.ca.CaEnrolmentClient`) and the
 requester downloads it with its request id and token.
 
-Approval calls the CA *between* two reads, never inside a database
-transaction: if the CA fails nothing is written and the request stays
-pending; the final update is conditional on the request still being pending.
+Approval calls the CA *between* two transactions, never inside one, and only
+after **claiming** the request: a conditional update moves it from
+``pending`` to ``issuing`` with a random claim token, so of two concurrent
+approvals exactly one calls the CA and the other gets a Conflict. If the CA
+fails, the claim is released (the request is pending again, nothing else
+written); the final update to ``approved`` is conditional on still holding the
+claim. A claim older than :data:`CLAIM_TIMEOUT` is taken to be abandoned (the
+approving process died while waiting for the CA) and may be taken over.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jplink.clients.ca import CaEnrolmentClient, EnrolmentRequest
-from jplink.errors import Conflict, InvalidRequest, NotFound
+from jplink.errors import Conflict, InvalidRequest, JPLinkError, NotFound
 from jplink.identifiers import ClientId, validate_part
 from jplink.security.certs import (
     CertProfile,
@@ -47,6 +53,7 @@ from .models import CertificateRequest, Member
 from .tokens import hash_secret, new_secret, secret_matches
 
 __all__ = [
+    "CLAIM_TIMEOUT",
     "CertificateRequestView",
     "approve_certificate_request",
     "certificate_request_status",
@@ -56,7 +63,12 @@ __all__ = [
     "submit_certificate_request",
 ]
 
+log = logging.getLogger(__name__)
+
 MAX_CSR_BYTES = 16384
+#: An ``issuing`` claim older than this may be taken over by another approval.
+#: Far longer than any CA call (``[ca] timeout_seconds``, 30 s by default).
+CLAIM_TIMEOUT = dt.timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +196,73 @@ async def _pending(s: AsyncSession, request_id: int) -> CertificateRequest:
     row = await s.get(CertificateRequest, request_id)
     if row is None:
         raise NotFound(f"Certificate request {request_id} does not exist")
+    if row.status == RequestStatus.ISSUING.value:
+        raise Conflict(
+            f"Certificate request {request_id} is being approved by "
+            f"{row.claimed_by}: the CA is issuing"
+        )
     if row.status != RequestStatus.PENDING.value:
         raise Conflict(f"Certificate request {request_id} is already {row.status}")
     return row
+
+
+_ISSUING = RequestStatus.ISSUING.value
+_PENDING = RequestStatus.PENDING.value
+
+
+async def _claim(
+    db: Database, actor: str, request_id: int, now: dt.datetime
+) -> tuple[str, EnrolmentRequest, ClientId]:
+    """Move the request to ``issuing`` for this approval, or raise."""
+    token = new_secret()
+    async with db.transaction() as s:
+        claimed = await s.execute(
+            update(CertificateRequest)
+            .where(
+                CertificateRequest.id == request_id,
+                or_(
+                    CertificateRequest.status == _PENDING,
+                    and_(
+                        CertificateRequest.status == _ISSUING,
+                        CertificateRequest.claimed_at < now - CLAIM_TIMEOUT,
+                    ),
+                ),
+            )
+            .values(
+                status=_ISSUING, claim_token=token, claimed_by=actor, claimed_at=now
+            )
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            await _pending(s, request_id)  # raises NotFound or Conflict
+            raise Conflict(f"Certificate request {request_id} changed meanwhile")
+        row = await s.get(CertificateRequest, request_id, populate_existing=True)
+        if row is None:  # pragma: no cover - updated just above
+            raise NotFound(f"Certificate request {request_id} does not exist")
+        member = ClientId(
+            await instance_identifier(s), row.member_class, row.member_code
+        )
+        # A member removed meanwhile raises NotFound: the claim rolls back.
+        subject = _subject(member, await member_row(s, member), row.server_code)
+        enrolment = EnrolmentRequest(_pem(row.csr_der), CertProfile(row.usage), subject)
+    return token, enrolment, member
+
+
+async def _release(db: Database, request_id: int, token: str) -> None:
+    """Give a claim back after a failed CA call: the request is pending again."""
+    try:
+        async with db.transaction() as s:
+            await s.execute(
+                update(CertificateRequest)
+                .where(
+                    CertificateRequest.id == request_id,
+                    CertificateRequest.claim_token == token,
+                )
+                .values(
+                    status=_PENDING, claim_token=None, claimed_by=None, claimed_at=None
+                )
+            )
+    except JPLinkError:  # the claim then expires after CLAIM_TIMEOUT
+        log.exception("Cannot release the claim on certificate request %s", request_id)
 
 
 async def approve_certificate_request(
@@ -199,27 +275,30 @@ async def approve_certificate_request(
 ) -> CertificateRequestView:
     """Have the CA issue the certificate and store it for the requester.
 
+    Exactly one of several concurrent approvals of the same request calls the
+    CA: each first claims the request (``pending`` -> ``issuing``) in its own
+    short transaction; the others get Conflict.
+
     Raises:
         NotFound: no such request, or its member was removed.
-        Conflict: already decided (also when decided during the CA call).
-        InvalidRequest: the CA refused the CSR (the request stays pending).
-        TransportError: the CA could not be reached (the request stays pending).
+        Conflict: already decided, being approved by someone else (the CA is
+            issuing), or the claim was taken over during the CA call.
+        InvalidRequest: the CA refused the CSR (the request is pending again).
+        TransportError: the CA could not be reached (pending again).
     """
-    async with db.transaction() as s:
-        row = await _pending(s, request_id)
-        member = ClientId(
-            await instance_identifier(s), row.member_class, row.member_code
-        )
-        subject = _subject(member, await member_row(s, member), row.server_code)
-        csr_pem = _pem(row.csr_der)
-        usage = CertProfile(row.usage)
-    issued = await ca.enrol(EnrolmentRequest(csr_pem, usage, subject))
+    token, enrolment, member = await _claim(db, actor, request_id, now)
+    try:
+        issued = await ca.enrol(enrolment)
+    except BaseException:
+        await _release(db, request_id, token)
+        raise
     async with db.transaction() as s:
         done = await s.execute(
             update(CertificateRequest)
             .where(
                 CertificateRequest.id == request_id,
-                CertificateRequest.status == RequestStatus.PENDING.value,
+                CertificateRequest.status == _ISSUING,
+                CertificateRequest.claim_token == token,
             )
             .values(
                 status=RequestStatus.APPROVED.value,
@@ -227,10 +306,16 @@ async def approve_certificate_request(
                 decided_by=actor,
                 certificate_pem=issued.certificate_pem,
                 serial=issued.serial,
+                claim_token=None,
             )
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(f"Certificate request {request_id} was decided meanwhile")
+            raise Conflict(
+                f"Certificate request {request_id} was taken over while the CA "
+                f"issued serial {issued.serial}; revoke that certificate at the "
+                "CA if it is not the one finally stored",
+                detail={"serial": issued.serial},
+            )
         audit.record(
             s,
             actor=actor,

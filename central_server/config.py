@@ -57,6 +57,10 @@ class RegistrationSettings:
     port: int = 4001
     #: A CSR and a few fields; anything larger is refused with 413.
     max_request_bytes: int = 65536
+    #: Seconds allowed for asking a CA's OCSP responder about the auth
+    #: certificate of an ``authCertReg`` that carries no status for it (the
+    #: request is refused when no fresh GOOD status arrives in time).
+    ocsp_timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,12 @@ from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jplink.errors import Conflict, InvalidRequest, NotFound
+from jplink.errors import (
+    CertificateValidationError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+)
 from jplink.identifiers import ClientId, parse_client_id, parse_security_server_id
 from jplink.protocol.management import (
     ManagementRequest,
@@ -201,11 +206,18 @@ async def submit_management_request(
         not stored).
 
     Raises:
+        CertificateValidationError: an ``authCertReg`` whose auth certificate
+            status was not verified (fail closed, whatever the trust said).
         InvalidRequest, NotFound, Conflict: the registry cannot take it
             (:func:`~central_server.management_apply.check_request`), or the
             same message or the same pending change was already received.
     """
     req, message = verified.request, verified.message
+    if req.type is ManagementRequestType.AUTH_CERT_REG and verified.auth_ocsp is None:
+        raise CertificateValidationError(
+            "The authentication certificate has no verified OCSP status",
+            code="CertValidation",
+        )
     sender = str(message.client)
     async with db.transaction() as s:
         replay = (

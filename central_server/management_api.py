@@ -1,7 +1,9 @@
 """HTTP faces of the management services.
 
 - The SOAP endpoint on the registration port (4001): ``POST /managementservice/``
-  takes ``authCertReg`` (PR-MSERV §2.3: sent "directly via HTTPS"), and
+  takes ``authCertReg`` (PR-MSERV §2.3: sent "directly via HTTPS"; in X-Road's
+  layout, without the auth certificate's OCSP response, the status is fetched
+  from the issuing CA's responder, see :mod:`.auth_cert_status`), and
   ``POST /managementservice/manage/`` the other operations (in X-Road they
   arrive through the management security server). Requests that do not
   verify or do not fit the registry are answered with a SOAP fault and stored
@@ -23,14 +25,16 @@ from jplink.protocol import parse_soap_message
 from jplink.protocol.faults import build_fault, fault_from_error
 from jplink.protocol.management import (
     ManagementRequestType,
+    auth_cert_status_query,
     build_management_response,
     verify_management_request,
 )
 
 from . import management
 from .apikeys import Role
-from .appkeys import CLOCK, DATABASE, PRINCIPAL
+from .appkeys import CLOCK, DATABASE, OCSP_CLIENT, PRINCIPAL
 from .auth import ALL_ROLES, Route
+from .auth_cert_status import fetch_auth_cert_ocsp
 from .management import ManagementRequestView
 from .member_requests import RequestStatus
 from .servers import auth_cert_hash
@@ -76,8 +80,21 @@ async def _serve(request: web.Request, *, registration: bool) -> web.Response:
         db = app[DATABASE]
         trust, provider = await management.management_context(db)
         now = app[CLOCK]()
-        verified = verify_management_request(
+        # PR-MSERV §2.3 sends no OCSP response for the auth certificate; all
+        # other proofs verify first, then the CA's responder is asked.
+        query = auth_cert_status_query(
             message, service_provider=provider, trust=trust, now=now
+        )
+        auth_ocsp = None
+        if query is not None:
+            auth_ocsp = await fetch_auth_cert_ocsp(db, app[OCSP_CLIENT], query)
+            now = app[CLOCK]()
+        verified = verify_management_request(
+            message,
+            service_provider=provider,
+            trust=trust,
+            now=now,
+            auth_cert_ocsp=auth_ocsp,
         )
         view = await management.submit_management_request(db, verified, now=now)
         answer = build_management_response(message, view.id if view else None)

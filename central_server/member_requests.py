@@ -45,9 +45,14 @@ MAX_TEXT = 4000
 
 
 class RequestStatus(enum.Enum):
-    """The life cycle of every request: pending, then approved or declined."""
+    """The life cycle of every request: pending, then approved or declined.
+
+    Certificate requests pass through ``issuing`` on approval: one approver
+    has claimed the request and is waiting for the CA.
+    """
 
     PENDING = "pending"
+    ISSUING = "issuing"
     APPROVED = "approved"
     DECLINED = "declined"
 

@@ -223,6 +223,11 @@ class CertificateRequest(Base):
     decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     certificate_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
     serial: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Set while status is ``issuing``: the one approver allowed to call the
+    #: CA for this request (a random token), who and since when.
+    claim_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(_TS, nullable=True)
 
 
 class ApiKey(Base):

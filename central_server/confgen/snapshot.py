@@ -4,6 +4,13 @@ The result is a :class:`RegistrySnapshot` of :mod:`jplink.globalconf` value
 objects in a canonical order (member classes, members and subsystems by code,
 security servers by owner and code, clients and group members sorted, CAs and
 TSAs by name), so the same registry state always gives the same XML bytes.
+
+What management requests change is published the way X-Road's V6 schema
+expresses it: a server in maintenance mode gets ``inMaintenanceMode`` (V5+,
+with the optional ``message``), and a **disabled** client is left out of its
+server's ``client`` list (X-Road's central server lists only enabled server
+clients; the member or subsystem itself stays under ``member``), so peers
+find no server for it until ``clientEnable`` is approved.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from jplink.globalconf import (
     ApprovedTSA,
     CaInfo,
     GlobalGroup,
+    MaintenanceMode,
     Member,
     MemberClass,
     OcspResponder,
@@ -136,7 +144,9 @@ async def read_registry(db: Database) -> RegistrySnapshot:
         ).scalars():
             hashes[cert.server_id].append(base64.b64decode(cert.cert_hash))
         clients: dict[int, list[ClientId]] = defaultdict(list)
-        for c in (await s.execute(select(m.ServerClient))).scalars():
+        for c in (
+            await s.execute(select(m.ServerClient).where(m.ServerClient.enabled))
+        ).scalars():
             clients[c.server_id].append(
                 sub_ids[c.subsystem_id] if c.subsystem_id else member_ids[c.member_id]
             )
@@ -151,6 +161,11 @@ async def read_registry(db: Database) -> RegistrySnapshot:
                     address=srv.address,
                     auth_cert_hashes=tuple(hashes[srv.id]),
                     clients=tuple(sorted(clients[srv.id])),
+                    maintenance=(
+                        MaintenanceMode(srv.maintenance_message)
+                        if srv.in_maintenance
+                        else None
+                    ),
                 )
             )
         group_members: dict[int, list[ClientId]] = defaultdict(list)

@@ -12,6 +12,12 @@
 3. save the set atomically (see :mod:`._confstore`), so a failed or
    unverifiable download never replaces a good copy.
 
+A directory whose ``Expire-date`` is older than the saved copy's is refused
+(replay protection): its signature is genuine and it may not have expired
+yet, but it is an older configuration than one already verified, which an
+attacker on the path could replay to undo a change (a revoked server's auth
+certificate, a removed member, a rotated signing key). The saved copy stays.
+
 The first source that passes every step wins; when all fail, the last error is
 raised with the others attached as notes. Other content identifiers
 (``MONITORING``, other instances' shared parameters in a federation) are not
@@ -104,6 +110,24 @@ def _trusted_certs(
     return certs
 
 
+def _check_not_older(
+    url: str, directory: VerifiedDirectory, saved: LoadedConfiguration | None
+) -> None:
+    # The central server sets Expire-date = generation time + a fixed
+    # interval, so it only grows: an older one is an older directory.
+    if saved is not None and directory.expire_date < saved.expire_date:
+        raise GlobalConfError(
+            f"{url} served a directory expiring {directory.expire_date.isoformat()}, "
+            f"older than the saved one ({saved.expire_date.isoformat()}): "
+            "refused as a replay",
+            code="OutdatedGlobalConf",
+            detail={
+                "expire_date": directory.expire_date.isoformat(),
+                "saved_expire_date": saved.expire_date.isoformat(),
+            },
+        )
+
+
 async def _from_source(
     session: aiohttp.ClientSession,
     instance: str,
@@ -129,6 +153,7 @@ async def _from_source(
             f"{url} served configuration version {directory.version}, "
             f"not {CONF_VERSION}"
         )
+    _check_not_older(url, directory, saved)
     files: dict[ContentIdentifier, bytes] = {}
     for ident in _WANTED:
         entries = directory.entries_for(ident, instance)
@@ -198,7 +223,9 @@ async def fetch_global_configuration(
         GlobalConfSignatureError: no trusted certificate, bad signature or a
             file whose hash does not match (on every source).
         GlobalConfExpired: the directory has expired (on every source).
-        GlobalConfError: malformed directory or files, wrong instance.
+        GlobalConfError: malformed directory or files, wrong instance, or a
+            directory older than the saved copy (``OutdatedGlobalConf``:
+            a replay; the saved copy is kept).
         XmlSecurityError: a file is not acceptable XML.
         TransportError: a source could not be reached (on every source).
         StorageError: the configuration could not be saved.

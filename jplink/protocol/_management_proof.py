@@ -77,7 +77,8 @@ class ManagementSigner:
         key: the RSA private key (auth key or member signing key).
         cert: its certificate.
         ocsp_der: an OCSP response for ``cert`` (required for member signers;
-            for the auth key it becomes JP-LINK's extra proof part).
+            for the auth key it is sent only as JP-LINK's optional extra part,
+            see :func:`build_management_message`).
         algorithm: the signature algorithm.
     """
 
@@ -114,6 +115,7 @@ def build_management_message(
     *,
     member: ManagementSigner | None = None,
     auth: ManagementSigner | None = None,
+    extra_auth_ocsp: bool = False,
     boundary: str | None = None,
 ) -> tuple[str, bytes]:
     """Wrap a management SOAP request with its proof parts.
@@ -122,15 +124,19 @@ def build_management_message(
         soap: the SOAP bytes from :func:`build_management_request`.
         request_type: the operation (decides the parts).
         member: the owner's or client owner's signing key, cert and OCSP.
-        auth: the auth key and cert (``authCertReg`` only); its ``ocsp_der``,
-            if given, is appended as JP-LINK's extra part.
+        auth: the auth key and cert (``authCertReg`` only).
+        extra_auth_ocsp: append ``auth.ocsp_der`` after the PR-MSERV parts
+            (JP-LINK's optional 7th part). Off by default: X-Road 7 security
+            servers send exactly the PR-MSERV §2.3 layout, and a JP-LINK
+            central server then asks the CA's OCSP responder itself.
         boundary: the MIME boundary (default: random).
 
     Returns:
         ``(content_type, body)`` for the HTTP POST.
 
     Raises:
-        ValueError: a signer missing or superfluous for ``request_type``.
+        ValueError: a signer missing or superfluous for ``request_type``, or
+            ``extra_auth_ocsp`` without an auth OCSP response.
     """
     if request_type.signer is SignerRole.NONE:
         if member or auth:
@@ -141,8 +147,12 @@ def build_management_message(
     is_reg = request_type is ManagementRequestType.AUTH_CERT_REG
     if is_reg != (auth is not None):
         raise ValueError("an auth signer is required for, and only for, authCertReg")
+    if extra_auth_ocsp and (auth is None or auth.ocsp_der is None):
+        raise ValueError("extra_auth_ocsp needs an auth signer with ocsp_der")
     parts = [MimePart.create([("Content-Type", SOAP_PART_TYPE)], soap)]
     if auth is not None:
+        # PR-MSERV §2.3: SOAP, auth-key signature, owner signature, auth
+        # certificate, owner signing certificate, owner's OCSP response.
         parts += [
             _sig_part(auth, soap),
             _sig_part(member, soap),
@@ -150,7 +160,7 @@ def build_management_message(
             _bin_part(_der(member.cert)),
             _bin_part(member.ocsp_der),
         ]
-        if auth.ocsp_der is not None:
+        if extra_auth_ocsp and auth.ocsp_der is not None:
             parts.append(_bin_part(auth.ocsp_der))
     else:
         parts += [

@@ -4,6 +4,13 @@
 proof parts at ``now`` and returns a frozen :class:`VerifiedManagementRequest`
 or raises; it never returns a flag. Re-exported by
 :mod:`jplink.protocol.management`.
+
+``authCertReg`` arrives in X-Road's layout (PR-MSERV §2.3: five proof parts,
+no OCSP response for the authentication certificate) or with JP-LINK's
+optional 6th proof part holding that response. For the X-Road layout the
+caller asks :func:`auth_cert_status_query` what to look up, fetches the
+status from the CA's OCSP responder itself (I/O is not done here) and passes
+the response to :func:`verify_management_request` as ``auth_cert_ocsp``.
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ from .mime import MimePart
 from .soap import SoapMessage
 
 __all__ = [
+    "AuthCertStatusQuery",
     "ManagementTrust",
     "VerifiedManagementRequest",
+    "auth_cert_status_query",
     "verify_management_request",
 ]
 
@@ -53,9 +62,11 @@ class ManagementTrust:
         intermediates: intermediate CA certificates, for path building.
         ocsp_responders: configured OCSP responder certificates.
         ocsp_freshness: the largest accepted OCSP age (``ocspFreshnessSeconds``).
-        require_auth_cert_ocsp: refuse ``authCertReg`` without a GOOD OCSP
-            response for the auth certificate (JP-LINK's extra part). X-Road's
-            own central server checks only the auth certificate's chain.
+        require_auth_cert_ocsp: refuse ``authCertReg`` unless a fresh GOOD
+            OCSP status of the auth certificate verifies, taken from JP-LINK's
+            extra part or, for X-Road's layout, from the response the caller
+            fetched (``auth_cert_ocsp``). X-Road's own central server checks
+            only the auth certificate's chain; JP-LINK fails closed.
     """
 
     auth_anchors: tuple[x509.Certificate, ...]
@@ -77,7 +88,9 @@ class VerifiedManagementRequest:
         sign_cert: that member's signing certificate.
         sign_ocsp: its verified GOOD status.
         auth_cert: the verified auth certificate (``authCertReg``).
-        auth_ocsp: its verified GOOD status, if the request carried one.
+        auth_ocsp: its verified GOOD status (from the extra part or the
+            caller's ``auth_cert_ocsp``); None only when the trust does not
+            require it and none was given.
     """
 
     request: ManagementRequest
@@ -87,6 +100,33 @@ class VerifiedManagementRequest:
     sign_ocsp: OcspVerified | None = None
     auth_cert: x509.Certificate | None = None
     auth_ocsp: OcspVerified | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthCertStatusQuery:
+    """An ``authCertReg`` in X-Road's layout: whose OCSP status to fetch.
+
+    Only returned once every proof of the request verified, so the caller
+    never queries a responder about a certificate nobody proved to hold.
+
+    Attributes:
+        cert: the authentication certificate (chains to an approved CA).
+        issuer: the CA certificate that issued it (ask its OCSP responder).
+    """
+
+    cert: x509.Certificate
+    issuer: x509.Certificate
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    request: ManagementRequest
+    signer: ClientId | None = None
+    sign_cert: x509.Certificate | None = None
+    sign_ocsp: OcspVerified | None = None
+    auth_cert: x509.Certificate | None = None
+    auth_issuer: x509.Certificate | None = None
+    auth_status_part: bytes | None = None
 
 
 def _load_cert(der: bytes, what: str) -> x509.Certificate:
@@ -192,7 +232,7 @@ def _verify_auth_proofs(
     soap: bytes,
     trust: ManagementTrust,
     now: dt.datetime,
-) -> tuple[x509.Certificate, OcspVerified | None]:
+) -> tuple[x509.Certificate, x509.Certificate]:
     # PR-MSERV §2.3 part 4: "Authentication certificate that is being
     # registered (authCert field of the SOAP message)".
     if parts[2] != request.auth_cert:
@@ -215,23 +255,29 @@ def _verify_auth_proofs(
             f"The authentication certificate is not for {request.server}",
             code="IncorrectCertificate",
         )
-    build_certificate_path(
+    path = build_certificate_path(
         auth_cert,
         anchors=trust.auth_anchors,
         intermediates=trust.intermediates,
         at=now,
     )
-    auth_ocsp: OcspVerified | None = None
-    if len(parts) == 6:
-        auth_ocsp = _status(auth_cert, parts[5], trust.auth_anchors, trust, now)
-    elif trust.require_auth_cert_ocsp:
-        raise CertificateValidationError(
-            "No OCSP response for the authentication certificate",
-            code="MissingSignature",
-        )
     # PR-MSERV §2.3 part 2: proof of possession of the authentication key.
     _check_sig(signature, auth_cert, soap, "authentication key signature")
-    return auth_cert, auth_ocsp
+    return auth_cert, path[1]
+
+
+def _auth_status(
+    checked: _Checked, der: bytes, trust: ManagementTrust, now: dt.datetime
+) -> OcspVerified:
+    assert checked.auth_cert is not None and checked.auth_issuer is not None
+    return verify_ocsp_response(
+        der,
+        cert=checked.auth_cert,
+        issuer=checked.auth_issuer,
+        now=now,
+        max_age=trust.ocsp_freshness,
+        trusted_responders=trust.ocsp_responders,
+    )
 
 
 def _verify_member_proofs(
@@ -262,12 +308,79 @@ def _verify_member_proofs(
     return signer, sign_cert, sign_ocsp
 
 
+def _check_proofs(
+    message: SoapMessage,
+    service_provider: ClientId,
+    trust: ManagementTrust,
+    now: dt.datetime,
+) -> _Checked:
+    """Every check except the auth certificate's OCSP status."""
+    request = parse_management_request(message)
+    _check_service(message, request, service_provider)
+    parts = _proof_parts(message, request.type)
+    if request.type.signer is SignerRole.NONE:
+        return _Checked(request)
+    soap, attachments = message.soap, message.attachments
+    auth_cert: x509.Certificate | None = None
+    auth_issuer: x509.Certificate | None = None
+    status_part: bytes | None = None
+    if request.type is ManagementRequestType.AUTH_CERT_REG:
+        auth_cert, auth_issuer = _verify_auth_proofs(
+            request, parts, attachments[0], soap, trust, now
+        )
+        status_part = parts[5] if len(parts) == 6 else None
+        sig_part, cert_der, ocsp_der = attachments[1], parts[3], parts[4]
+    else:
+        sig_part, cert_der, ocsp_der = attachments[0], parts[1], parts[2]
+    signer, sign_cert, sign_ocsp = _verify_member_proofs(
+        request, sig_part, cert_der, ocsp_der, soap, trust, now
+    )
+    return _Checked(
+        request, signer, sign_cert, sign_ocsp, auth_cert, auth_issuer, status_part
+    )
+
+
+def auth_cert_status_query(
+    message: SoapMessage,
+    *,
+    service_provider: ClientId,
+    trust: ManagementTrust,
+    now: dt.datetime,
+) -> AuthCertStatusQuery | None:
+    """What OCSP status the caller must fetch before verifying, if any.
+
+    Runs every check of :func:`verify_management_request` except the auth
+    certificate's status, so a forged or untrusted request is refused before
+    any responder is asked.
+
+    Args:
+        message: the parsed SOAP message with its attachments.
+        service_provider: ``managementRequestServiceProviderId``.
+        trust: approved CAs, OCSP responders and freshness.
+        now: the validation time (aware).
+
+    Returns:
+        For an ``authCertReg`` in X-Road's layout (no 6th proof part): the
+        auth certificate and its issuer. None for other operations and for
+        requests carrying the auth certificate's OCSP response themselves.
+
+    Raises:
+        The errors of :func:`verify_management_request`.
+    """
+    checked = _check_proofs(message, service_provider, trust, now)
+    if checked.auth_cert is None or checked.auth_status_part is not None:
+        return None
+    assert checked.auth_issuer is not None
+    return AuthCertStatusQuery(checked.auth_cert, checked.auth_issuer)
+
+
 def verify_management_request(
     message: SoapMessage,
     *,
     service_provider: ClientId,
     trust: ManagementTrust,
     now: dt.datetime,
+    auth_cert_ocsp: bytes | None = None,
 ) -> VerifiedManagementRequest:
     """Check a management request's header, body and proofs at ``now``.
 
@@ -277,15 +390,20 @@ def verify_management_request(
     the attached auth certificate is the one in the body, chains to an
     approved CA, has keyUsage digitalSignature, names the server (JP-LINK auth
     profile) and (unless the trust says otherwise) has a fresh GOOD OCSP
-    status; the signing certificate chains to a signing-capable approved CA,
-    has nonRepudiation, a fresh GOOD OCSP status and names the member who must
-    sign (PR-MSERV: the server owner, or the client's owner member).
+    status, read from JP-LINK's extra proof part or, in X-Road's layout, from
+    ``auth_cert_ocsp``; the signing certificate chains to a signing-capable
+    approved CA, has nonRepudiation, a fresh GOOD OCSP status and names the
+    member who must sign (PR-MSERV: the server owner, or the client's owner
+    member).
 
     Args:
         message: the parsed SOAP message with its attachments.
         service_provider: ``managementRequestServiceProviderId``.
         trust: approved CAs, OCSP responders and freshness.
         now: the validation time (aware).
+        auth_cert_ocsp: for an ``authCertReg`` without the extra part, the
+            auth certificate's OCSP response the caller fetched from the
+            issuer's responder (see :func:`auth_cert_status_query`).
 
     Returns:
         The verified request.
@@ -295,27 +413,33 @@ def verify_management_request(
         InvalidRequest: wrong service, sender or address.
         InvalidSignature: a signature does not verify.
         CertificateValidationError: a certificate is untrusted, of the wrong
-            usage or member, or not the one in the body (and its subclasses).
+            usage or member, or not the one in the body (and its subclasses);
+            no auth certificate status although the trust requires one.
         OcspError: a missing, bad, unknown or stale OCSP status (subclasses).
+        ValueError: ``auth_cert_ocsp`` given for a request that carries the
+            status itself, or for another operation.
     """
-    request = parse_management_request(message)
-    _check_service(message, request, service_provider)
-    parts = _proof_parts(message, request.type)
-    if request.type.signer is SignerRole.NONE:
-        return VerifiedManagementRequest(request, message)
-    soap, attachments = message.soap, message.attachments
-    auth_cert: x509.Certificate | None = None
+    checked = _check_proofs(message, service_provider, trust, now)
     auth_ocsp: OcspVerified | None = None
-    if request.type is ManagementRequestType.AUTH_CERT_REG:
-        auth_cert, auth_ocsp = _verify_auth_proofs(
-            request, parts, attachments[0], soap, trust, now
-        )
-        sig_part, cert_der, ocsp_der = attachments[1], parts[3], parts[4]
-    else:
-        sig_part, cert_der, ocsp_der = attachments[0], parts[1], parts[2]
-    signer, sign_cert, sign_ocsp = _verify_member_proofs(
-        request, sig_part, cert_der, ocsp_der, soap, trust, now
-    )
+    if auth_cert_ocsp is not None and (
+        checked.auth_cert is None or checked.auth_status_part is not None
+    ):
+        raise ValueError("auth_cert_ocsp is only for authCertReg in X-Road's layout")
+    if checked.auth_cert is not None:
+        status_der = checked.auth_status_part or auth_cert_ocsp
+        if status_der is not None:
+            auth_ocsp = _auth_status(checked, status_der, trust, now)
+        elif trust.require_auth_cert_ocsp:
+            raise CertificateValidationError(
+                "No OCSP response for the authentication certificate",
+                code="MissingSignature",
+            )
     return VerifiedManagementRequest(
-        request, message, signer, sign_cert, sign_ocsp, auth_cert, auth_ocsp
+        checked.request,
+        message,
+        checked.signer,
+        checked.sign_cert,
+        checked.sign_ocsp,
+        checked.auth_cert,
+        auth_ocsp,
     )

@@ -14,8 +14,12 @@ of the SOAP part** with the algorithm named in ``signature-algorithm-id``:
 
 - ``authCertReg`` (PR-MSERV §2.3): auth-key signature, owner signature, auth
   certificate, owner signing certificate, OCSP response of the owner
-  certificate; JP-LINK appends the auth certificate's OCSP response as a 6th
-  proof part (our central server requires a fresh GOOD status for both).
+  certificate. The builder sends exactly that by default, as X-Road 7 does;
+  JP-LINK may append the auth certificate's OCSP response as an optional 6th
+  proof part. Our central server requires a fresh GOOD status for both
+  certificates: from the extra part when present (verified), otherwise
+  fetched by the caller from the CA's responder
+  (:func:`auth_cert_status_query`, then ``auth_cert_ocsp=``).
 - ``clientReg``, ``clientDisable``, ``clientEnable``, ``clientRename``,
   ``ownerChange``, ``addressChange``, ``maintenanceMode*``: signature, signing
   certificate, OCSP response.
@@ -54,13 +58,16 @@ from ._management_soap import (
     parse_management_response,
 )
 from ._management_verify import (
+    AuthCertStatusQuery,
     ManagementTrust,
     VerifiedManagementRequest,
+    auth_cert_status_query,
     verify_management_request,
 )
 
 __all__ = [
     "SIGNATURE_ALGORITHM_HEADER",
+    "AuthCertStatusQuery",
     "ManagementRequest",
     "ManagementRequestType",
     "ManagementSignatureAlgorithm",
@@ -68,6 +75,7 @@ __all__ = [
     "ManagementTrust",
     "SignerRole",
     "VerifiedManagementRequest",
+    "auth_cert_status_query",
     "build_management_body",
     "build_management_message",
     "build_management_request",

@@ -28,15 +28,15 @@ def alembic_config(script_location: Path) -> Config:
 
 
 async def upgrade_database(
-    db: Database, script_location: Path, revision: str = "heads"
+    db: Database, script_location: Path, revision: str = "head"
 ) -> None:
     """Bring the database schema to ``revision``.
 
     Args:
         db: the component's database.
         script_location: its Alembic script directory.
-        revision: target revision (``heads`` by default: every branch, so a
-            component whose migrations were written in parallel still starts).
+        revision: target revision (``head`` by default; each component keeps
+            one linear history, checked by tests/test_migrations.py).
     """
 
     def _upgrade(conn: Connection) -> None:

@@ -269,3 +269,41 @@ async def test_unsupported_version_is_404(publisher, session, now):
     async with session.get(f"{publisher.url}/internalconf?version=6") as resp:
         assert resp.status == 200
         assert resp.content_type == "multipart/related"
+
+
+async def test_replayed_older_directory_is_refused_and_saved_copy_kept(
+    publisher, session, tmp_path, now
+):
+    conf = tmp_path / "conf"
+    # An attacker recorded this genuine directory (member 666 still listed).
+    old = publisher.publish(snapshot("1", "666"), now)
+    await fetch_global_configuration(session, publisher.anchor(now), conf, now=now)
+    # The operator removes member 666; the servers download the new directory.
+    later = now + dt.timedelta(minutes=2)
+    publisher.publish(snapshot("1"), later)
+    await fetch_global_configuration(session, publisher.anchor(later), conf, now=later)
+    before = (conf / INSTANCE / "current.json").read_bytes()
+    # The recorded one is replayed while it is still unexpired (600 s).
+    publisher.store.publish(old)
+    replay_time = later + dt.timedelta(minutes=1)
+    assert old.expire_date > replay_time  # genuine and not yet expired
+    with pytest.raises(GlobalConfError, match="replay") as info:
+        await fetch_global_configuration(
+            session, publisher.anchor(replay_time), conf, now=replay_time
+        )
+    assert info.value.code == "OutdatedGlobalConf"
+    assert (conf / INSTANCE / "current.json").read_bytes() == before
+    kept = load_saved_configuration(conf, now=replay_time)
+    assert [m.id.member_code for m in kept.shared.members] == ["1"]
+
+
+async def test_same_directory_again_is_accepted(publisher, session, tmp_path, now):
+    conf = tmp_path / "conf"
+    publisher.publish(snapshot("1"), now)
+    first = await fetch_global_configuration(
+        session, publisher.anchor(now), conf, now=now
+    )
+    again = await fetch_global_configuration(
+        session, publisher.anchor(now), conf, now=now + dt.timedelta(seconds=30)
+    )
+    assert again.expire_date == first.expire_date

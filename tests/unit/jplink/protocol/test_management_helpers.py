@@ -91,13 +91,23 @@ def signed_message(
     client: ClientId | None = None,
     provider: ClientId = PROVIDER,
     message_id: str | None = None,
+    extra_auth_ocsp: bool | None = None,
 ) -> tuple[str, bytes, bytes]:
-    """``(content_type, http_body, soap)`` of a signed management request."""
+    """``(content_type, http_body, soap)`` of a signed management request.
+
+    ``extra_auth_ocsp`` defaults to JP-LINK's layout (the auth certificate's
+    OCSP response appended) whenever ``auth`` carries one; pass False, or an
+    ``auth`` without ``ocsp_der``, for X-Road's PR-MSERV layout.
+    """
+    if extra_auth_ocsp is None:
+        extra_auth_ocsp = auth is not None and auth.ocsp_der is not None
     soap = build_management_request(
         request,
         service_provider=provider,
         message_id=message_id or str(uuid.uuid4()),
         client=client,
     )
-    ctype, body = build_management_message(soap, request.type, member=member, auth=auth)
+    ctype, body = build_management_message(
+        soap, request.type, member=member, auth=auth, extra_auth_ocsp=extra_auth_ocsp
+    )
     return ctype, body, soap

@@ -16,6 +16,7 @@ from jplink.errors import (
     InvalidRequest,
     InvalidSignature,
     MalformedMessage,
+    OcspError,
     OcspStale,
     OcspUnknownStatus,
     RevokedCertificate,
@@ -26,6 +27,7 @@ from jplink.protocol.management import (
     ManagementRequest,
     ManagementRequestType,
     ManagementSignatureAlgorithm,
+    auth_cert_status_query,
     build_management_message,
     verify_management_request,
 )
@@ -294,3 +296,148 @@ def test_builder_refuses_misuse(owner, auth):
         build_management_message(soap, T.CLIENT_REG, member=owner, auth=auth)
     with pytest.raises(ValueError):
         build_management_message(soap, T.AUTH_CERT_REG, member=owner)
+
+
+# --- X-Road's PR-MSERV layout: no OCSP part for the auth certificate ---------
+
+
+def _xroad_layout(owner, auth):
+    return signed_message(_reg(auth), member=owner, auth=auth, extra_auth_ocsp=False)
+
+
+def test_builder_sends_the_pr_mserv_layout_by_default(owner, auth):
+    soap = b"<soap/>"
+    ctype, body = build_management_message(
+        soap, T.AUTH_CERT_REG, member=owner, auth=auth
+    )
+    parts = parse_multipart(body, parse_content_type(ctype).param("boundary"))
+    # PR-MSERV §2.3: SOAP, auth signature, owner signature, auth cert, owner
+    # cert, owner OCSP: six parts in all, none for the auth cert's status.
+    assert len(parts) == 6
+    assert [p.body for p in parts[3:]] == [
+        auth.cert.public_bytes(Encoding.DER),
+        owner.cert.public_bytes(Encoding.DER),
+        owner.ocsp_der,
+    ]
+    with pytest.raises(ValueError):
+        build_management_message(
+            soap,
+            T.AUTH_CERT_REG,
+            member=owner,
+            auth=dataclasses.replace(auth, ocsp_der=None),
+            extra_auth_ocsp=True,
+        )
+
+
+def test_status_query_names_the_auth_cert_and_its_issuer(mp, owner, auth, now):
+    ctype, body, _ = _xroad_layout(owner, auth)
+    message = parse_soap_message(body, content_type=ctype)
+    query = auth_cert_status_query(
+        message, service_provider=PROVIDER, trust=mp.trust(), now=now
+    )
+    assert query is not None
+    assert query.cert == auth.cert and query.issuer == mp.pki.issuing.cert
+    # With the extra part, or for other operations, nothing is to be fetched.
+    ctype, body, _ = signed_message(_reg(auth), member=owner, auth=auth)
+    extra = parse_soap_message(body, content_type=ctype)
+    assert (
+        auth_cert_status_query(
+            extra, service_provider=PROVIDER, trust=mp.trust(), now=now
+        )
+        is None
+    )
+    request = ManagementRequest(T.ADDRESS_CHANGE, SERVER, address="ss1.jp")
+    ctype, body, _ = signed_message(request, member=owner)
+    other = parse_soap_message(body, content_type=ctype)
+    assert (
+        auth_cert_status_query(
+            other, service_provider=PROVIDER, trust=mp.trust(), now=now
+        )
+        is None
+    )
+
+
+def test_status_query_refuses_forgeries_before_any_lookup(mp, owner, auth, now):
+    forged = dataclasses.replace(auth, key=mp.auth(SERVER).key)
+    ctype, body, _ = _xroad_layout(owner, forged)
+    message = parse_soap_message(body, content_type=ctype)
+    with pytest.raises(InvalidSignature):
+        auth_cert_status_query(
+            message, service_provider=PROVIDER, trust=mp.trust(), now=now
+        )
+    stranger = build_mgmt_pki(now)
+    ctype, body, _ = _xroad_layout(owner, auth)
+    message = parse_soap_message(body, content_type=ctype)
+    with pytest.raises(CertificateValidationError):
+        auth_cert_status_query(
+            message, service_provider=PROVIDER, trust=stranger.trust(), now=now
+        )
+
+
+def test_xroad_layout_verifies_with_a_fetched_status(mp, owner, auth, now):
+    ctype, body, _ = _xroad_layout(owner, auth)
+    message = parse_soap_message(body, content_type=ctype)
+    with pytest.raises(CertificateValidationError, match="No OCSP response"):
+        verify_management_request(
+            message, service_provider=PROVIDER, trust=mp.trust(), now=now
+        )
+    fetched = mp.ocsp(auth.cert)
+    result = verify_management_request(
+        message,
+        service_provider=PROVIDER,
+        trust=mp.trust(),
+        now=now,
+        auth_cert_ocsp=fetched,
+    )
+    assert result.auth_ocsp is not None and result.auth_ocsp.der == fetched
+    assert result.auth_ocsp.serial_number == auth.cert.serial_number
+
+
+@pytest.mark.parametrize(
+    ("answer", "at", "error"),
+    [
+        (REVOKED, None, RevokedCertificate),
+        (UNKNOWN, None, OcspUnknownStatus),
+        (GOOD, dt.timedelta(hours=2), OcspStale),
+    ],
+)
+def test_xroad_layout_refuses_a_bad_fetched_status(
+    mp, owner, auth, now, answer, at, error
+):
+    ctype, body, _ = _xroad_layout(owner, auth)
+    message = parse_soap_message(body, content_type=ctype)
+    when = now - at if at else None
+    with pytest.raises(error):
+        verify_management_request(
+            message,
+            service_provider=PROVIDER,
+            trust=mp.trust(),
+            now=now,
+            auth_cert_ocsp=mp.ocsp(auth.cert, answer, at=when),
+        )
+
+
+def test_fetched_status_of_another_cert_is_refused(mp, owner, auth, now):
+    ctype, body, _ = _xroad_layout(owner, auth)
+    message = parse_soap_message(body, content_type=ctype)
+    with pytest.raises(OcspError):
+        verify_management_request(
+            message,
+            service_provider=PROVIDER,
+            trust=mp.trust(),
+            now=now,
+            auth_cert_ocsp=owner.ocsp_der,
+        )
+
+
+def test_fetched_status_is_misuse_when_the_request_carries_one(mp, owner, auth, now):
+    ctype, body, _ = signed_message(_reg(auth), member=owner, auth=auth)
+    message = parse_soap_message(body, content_type=ctype)
+    with pytest.raises(ValueError):
+        verify_management_request(
+            message,
+            service_provider=PROVIDER,
+            trust=mp.trust(),
+            now=now,
+            auth_cert_ocsp=auth.ocsp_der,
+        )
