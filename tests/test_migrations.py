@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,8 @@ async def _diff(component: str, url: str) -> list[object]:
     models = importlib.import_module(f"{component}.models")
     # Modules that declare more tables on the same Base.
     for extra in ("management_models",):
-        try:
+        with contextlib.suppress(ModuleNotFoundError):
             importlib.import_module(f"{component}.{extra}")
-        except ModuleNotFoundError:
-            pass
     db = create_database(url)
     try:
         await upgrade_database(db, ROOT / component / "migrations")
