@@ -16,29 +16,36 @@ Routes (every one needs ``Authorization: Bearer <admin API key>``)::
     POST   /api/v1/services/{code}/disable   disable
     DELETE /api/v1/services/{code}           delete
     GET    /api/v1/export?format=json|toml   export services and data sources
-    POST   /api/v1/import?format=json|toml   import such a file
+    POST   /api/v1/import?format=json|toml   import such a file (all or nothing)
+    GET    /api/v1/audit?limit=&offset=      the audit log, newest first
 
 Handlers call the same :class:`~adapter_server.registry.Registry` methods as
-the CLI and refresh the running catalogue after a change. The key check runs
-in a middleware before any handler or body parsing, for matched and unmatched
+the CLI, acting as ``apikey:<key id>`` so that the audit log names the key,
+and refresh the running catalogue after a change. The key check runs in a
+middleware before any handler or body parsing, for matched and unmatched
 paths alike, so a route can never be reached without a valid key. Errors are
-RFC 9457 ``application/problem+json`` documents.
+RFC 9457 ``application/problem+json`` documents (:mod:`jplink.web`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
-from jplink.errors import InvalidRequest, JPLinkError, Unauthenticated
+from jplink.errors import InvalidRequest
+from jplink.web import (
+    PROBLEM_JSON,
+    Handler,
+    bearer_token,
+    make_problem_middleware,
+    read_json_object,
+)
 
 from .apikeys import ApiKeyInfo, ApiKeyStore
 from .appkeys import STATE, AdapterState
+from .audit import api_key_actor
 from .config import AdapterConfig
 from .portable import (
     datasource_from_dict,
@@ -49,46 +56,17 @@ from .portable import (
     service_from_dict,
     service_to_dict,
 )
+from .registry import Registry
 
 __all__ = ["API_KEYS", "PRINCIPAL", "PROBLEM_JSON", "make_admin_app"]
 
 log = logging.getLogger(__name__)
 
-PROBLEM_JSON = "application/problem+json"
 API_KEYS = web.AppKey("api_keys", ApiKeyStore)
 PRINCIPAL = web.RequestKey("principal", ApiKeyInfo)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _problem(status: int, code: str, title: str, detail: str) -> web.Response:
-    body = {"type": f"urn:jplink:problem:{code}", "title": title, "status": status,
-            "detail": detail, "code": code}  # fmt: skip
-    headers = {"WWW-Authenticate": 'Bearer realm="jplink-adapter"'}
-    return web.Response(
-        status=status,
-        text=json.dumps(body, ensure_ascii=False),
-        content_type=PROBLEM_JSON,
-        headers=headers if status == 401 else None,
-    )
-
-
-@web.middleware
-async def problem_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    """Every error becomes a problem document; never a traceback."""
-    try:
-        return await handler(request)
-    except JPLinkError as exc:
-        return _problem(exc.http_status, exc.code, type(exc).__name__, exc.message)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _problem(exc.status, f"Http{exc.status}", exc.reason, exc.reason)
-    except Exception:
-        log.exception("admin API failed on %s %s", request.method, request.path)
-        return _problem(500, "InternalError", "Internal error", "See the adapter log")
+#: Errors become problem documents; 401s challenge with realm ``jplink-adapter``.
+problem_middleware = make_problem_middleware(bearer_realm="jplink-adapter")
 
 
 @web.middleware
@@ -98,10 +76,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     Raises:
         Unauthenticated: no, malformed or unknown key (401).
     """
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("An API key is required (Authorization: Bearer <key>)")
-    request[PRINCIPAL] = request.app[API_KEYS].authenticate(token.strip())
+    request[PRINCIPAL] = request.app[API_KEYS].authenticate(bearer_token(request))
     return await handler(request)
 
 
@@ -109,12 +84,10 @@ def _state(request: web.Request) -> AdapterState:
     return request.config_dict[STATE]
 
 
-async def _json(request: web.Request) -> Any:
-    raw = await request.read()
-    try:
-        return json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("The body is not JSON", code="InvalidJson") from None
+def _registry(request: web.Request) -> Registry:
+    """The registry, recording changes as made by the caller's key."""
+    actor = api_key_actor(request[PRINCIPAL].key_id)
+    return _state(request).registry.acting_as(actor)
 
 
 def _changed(request: web.Request, what: str) -> None:
@@ -122,37 +95,48 @@ def _changed(request: web.Request, what: str) -> None:
     log.info("admin %s by key %s", what, request[PRINCIPAL].key_id)
 
 
+def _int_query(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdecimal() or len(text) > 9:
+        raise InvalidRequest(
+            f"Query {name!r} must be a non-negative integer", code="InvalidQuery"
+        )
+    return int(text)
+
+
 # -- data sources ---------------------------------------------------------
 
 
 async def list_datasources(request: web.Request) -> web.Response:
-    sources = await _state(request).registry.list_datasources()
+    sources = await _registry(request).list_datasources()
     return web.json_response([datasource_to_dict(d) for d in sources])
 
 
 async def save_datasource(request: web.Request) -> web.Response:
-    source, password = datasource_from_dict(await _json(request), "body")
-    saved = await _state(request).registry.save_datasource(source, password)
+    source, password = datasource_from_dict(await read_json_object(request), "body")
+    saved = await _registry(request).save_datasource(source, password)
     _changed(request, f"saved data source {saved.name}")
     return web.json_response(datasource_to_dict(saved), status=201)
 
 
 async def show_datasource(request: web.Request) -> web.Response:
-    resolved = await _state(request).registry.resolve(request.match_info["name"])
+    resolved = await _registry(request).resolve(request.match_info["name"])
     return web.json_response(datasource_to_dict(resolved.definition))
 
 
 async def test_datasource(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     started = time.perf_counter()
-    await _state(request).registry.test_datasource(name)
+    await _registry(request).test_datasource(name)
     ms = round((time.perf_counter() - started) * 1000, 2)
     return web.json_response({"name": name, "reachable": True, "ms": ms})
 
 
 async def delete_datasource(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    await _state(request).registry.delete_datasource(name)
+    await _registry(request).delete_datasource(name)
     _changed(request, f"deleted data source {name}")
     return web.Response(status=204)
 
@@ -161,36 +145,36 @@ async def delete_datasource(request: web.Request) -> web.Response:
 
 
 async def preview_service(request: web.Request) -> web.Response:
-    service = service_from_dict(await _json(request), "body")
-    prepared = await _state(request).registry.preview(service)
+    service = service_from_dict(await read_json_object(request), "body")
+    prepared = await _registry(request).preview(service)
     return web.json_response(service_to_dict(prepared))
 
 
 async def register_service(request: web.Request) -> web.Response:
-    service = service_from_dict(await _json(request), "body")
-    stored = await _state(request).registry.register(service)
+    service = service_from_dict(await read_json_object(request), "body")
+    stored = await _registry(request).register(service)
     _changed(request, f"registered service {stored.code}")
     return web.json_response(service_to_dict(stored), status=201)
 
 
 async def list_services(request: web.Request) -> web.Response:
     subsystem = request.query.get("subsystem")
-    services = await _state(request).registry.list_services(subsystem)
+    services = await _registry(request).list_services(subsystem)
     return web.json_response([service_to_dict(s) for s in services])
 
 
 async def show_service(request: web.Request) -> web.Response:
-    service = await _state(request).registry.get(request.match_info["code"])
+    service = await _registry(request).get(request.match_info["code"])
     return web.json_response(service_to_dict(service))
 
 
 async def update_service(request: web.Request) -> web.Response:
     code = request.match_info["code"]
-    body = await _json(request)
-    if isinstance(body, dict) and body.setdefault("code", code) != code:
+    body = await read_json_object(request)
+    if body.setdefault("code", code) != code:
         raise InvalidRequest("The body's code differs from the URL's")
     service = service_from_dict(body, "body")
-    stored = await _state(request).registry.register(service, replace=True)
+    stored = await _registry(request).register(service, replace=True)
     _changed(request, f"updated service {code}")
     return web.json_response(service_to_dict(stored))
 
@@ -198,7 +182,7 @@ async def update_service(request: web.Request) -> web.Response:
 def _set_enabled(enabled: bool) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         code = request.match_info["code"]
-        registry = _state(request).registry
+        registry = _registry(request)
         await registry.set_enabled(code, enabled)
         _changed(request, f"{'enabled' if enabled else 'disabled'} service {code}")
         return web.json_response(service_to_dict(await registry.get(code)))
@@ -208,7 +192,7 @@ def _set_enabled(enabled: bool) -> Handler:
 
 async def delete_service(request: web.Request) -> web.Response:
     code = request.match_info["code"]
-    await _state(request).registry.delete(code)
+    await _registry(request).delete(code)
     _changed(request, f"deleted service {code}")
     return web.Response(status=204)
 
@@ -222,7 +206,7 @@ def _format(request: web.Request) -> str:
 
 async def export_services(request: web.Request) -> web.Response:
     fmt = _format(request)
-    document = await _state(request).registry.export_document()
+    document = await _registry(request).export_document()
     text = dump_toml(document) if fmt == "toml" else dump_json(document)
     ctype = "application/toml" if fmt == "toml" else "application/json"
     return web.Response(text=text, content_type=ctype)
@@ -234,12 +218,19 @@ async def import_services(request: web.Request) -> web.Response:
         text = (await request.read()).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidRequest("The file is not UTF-8 text") from None
-    try:
-        codes = await _state(request).registry.import_document(load_document(text, fmt))
-    finally:
-        # A failed import may have stored its earlier items.
-        _changed(request, "imported services")
+    # All or nothing: a failed import has stored none of its items.
+    codes = await _registry(request).import_document(load_document(text, fmt))
+    _changed(request, "imported services")
     return web.json_response({"imported": codes})
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    """``GET /audit?limit=&offset=``: recorded changes, newest first."""
+    entries = await _state(request).registry.audit.entries(
+        limit=_int_query(request, "limit", 100),
+        offset=_int_query(request, "offset", 0),
+    )
+    return web.json_response({"entries": [e.to_dict() for e in entries]})
 
 
 def make_admin_app(config: AdapterConfig) -> web.Application:
@@ -269,4 +260,5 @@ def make_admin_app(config: AdapterConfig) -> web.Application:
     r.add_delete("/services/{code}", delete_service)
     r.add_get("/export", export_services)
     r.add_post("/import", import_services)
+    r.add_get("/audit", audit_log)
     return app

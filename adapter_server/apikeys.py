@@ -3,17 +3,15 @@
 A key looks like ``jpad_<keyid>_<secret>`` (256-bit random secret). It is
 shown once, when it is created; ``admin_api_key_file`` (mode 0600) holds one
 line per key: ``<keyid> <sha256-hex> <name>``. Callers send the key as
-``Authorization: Bearer <key>`` (RFC 6750 §2.1). The presented key's hash is
-compared with :func:`hmac.compare_digest`, and an unknown key id is compared
-against a dummy hash, so the time taken says nothing about how close a guess
-was. The file is re-read when it changes, so a key made or revoked with the
-CLI takes effect in a running server without a restart.
+``Authorization: Bearer <key>`` (RFC 6750 §2.1). Hashing and the
+constant-time comparison (a dummy hash stands in for an unknown key id, so the
+time taken says nothing about how close a guess was) are the shared ones of
+:mod:`jplink.web`. The file is re-read when it changes, so a key made or
+revoked with the CLI takes effect in a running server without a restart.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jplink.errors import ConfigurationError, InvalidRequest, NotFound, Unauthenticated
+from jplink.web import hash_secret, new_secret, verify_secret
 
 __all__ = [
     "ApiKeyInfo",
@@ -34,7 +33,6 @@ __all__ = [
 _KEY = re.compile(r"jpad_([0-9a-f]{16})_[A-Za-z0-9_-]{40,100}\Z")
 _LINE = re.compile(r"([0-9a-f]{16}) ([0-9a-f]{64}) (.*)\Z")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,100}\Z")
-_DUMMY_HASH = hashlib.sha256(b"jplink-adapter-unknown-key").hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +41,6 @@ class ApiKeyInfo:
 
     key_id: str
     name: str
-
-
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _read(path: Path) -> dict[str, tuple[str, str]]:
@@ -109,8 +103,8 @@ def create_api_key(path: Path, name: str) -> tuple[ApiKeyInfo, str]:
         raise InvalidRequest("The key name must be 1-100 printable characters")
     keys = _read(path)
     key_id = secrets.token_hex(8)
-    key = f"jpad_{key_id}_{secrets.token_urlsafe(32)}"
-    keys[key_id] = (_hash(key), name)
+    key = f"jpad_{key_id}_{new_secret()}"
+    keys[key_id] = (hash_secret(key), name)
     _write(path, keys)
     return ApiKeyInfo(key_id, name), key
 
@@ -176,8 +170,7 @@ class ApiKeyStore:
         match = _KEY.match(presented)
         key_id = match.group(1) if match else ""
         stored = self._current().get(key_id)
-        expected = stored[0] if stored else _DUMMY_HASH
-        ok = hmac.compare_digest(_hash(presented), expected)
-        if stored is None or match is None or not ok:
+        verify_secret(presented, stored[0] if stored else None)
+        if stored is None or match is None:
             raise Unauthenticated("The API key is not valid")
         return ApiKeyInfo(key_id, stored[1])

@@ -9,9 +9,10 @@ Routes::
     /api/v1/...                    the admin REST API (API key; see admin_api)
 
 The store, the data-source engines and the catalogue cache are opened in a
-``cleanup_ctx`` (never at import). Errors become SOAP faults (on ``/soap``) or
-JSON problems (elsewhere) in one middleware, with a correlation id that is
-also logged, and never with a stack trace or a database's own text.
+``cleanup_ctx`` (never at import). Errors on ``/soap`` become SOAP faults
+carrying a correlation id that is also logged; everywhere else they become
+RFC 9457 ``application/problem+json`` documents (:mod:`jplink.web`). Neither
+ever holds a stack trace or a database's own text.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from jplink.errors import JPLinkError
+from jplink.web import Handler, make_problem_middleware
 
 from .admin_api import make_admin_app
 from .appkeys import CONFIG, SERVICE_CODE, STATE, AdapterState
@@ -34,38 +36,39 @@ from .runtime import CatalogCache
 from .soap import build_soap_fault
 from .store import open_registry
 
-__all__ = ["make_app"]
+__all__ = ["SOAP_PATH", "make_app"]
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The one route whose errors are SOAP faults rather than problem documents.
+SOAP_PATH = "/soap"
+
+#: Outermost: whatever is not a SOAP fault becomes a problem document.
+problem_middleware = make_problem_middleware(bearer_realm="jplink-adapter")
 
 
-def _error_response(request: web.Request, err: JPLinkError) -> web.Response:
+def _soap_fault(request: web.Request, err: JPLinkError) -> web.Response:
     correlation = str(uuid.uuid4())
     prefix = "Client" if err.http_status < 500 else "Server"
     log.warning(
         "request failed id=%s path=%s code=%s.%s", correlation, request.path, prefix,
         err.code,
     )  # fmt: skip
-    if request.path == "/soap":
-        # SOAP 1.1 over HTTP §6.2: a fault travels with status 500.
-        return web.Response(
-            status=500,
-            body=build_soap_fault(err, correlation),
-            content_type="text/xml",
-            charset="utf-8",
-        )
-    problem = {"type": f"{prefix}.{err.code}", "message": err.message,
-               "detail": correlation}  # fmt: skip
-    return web.json_response(problem, status=err.http_status)
+    # SOAP 1.1 over HTTP §6.2: a fault travels with status 500.
+    return web.Response(
+        status=500,
+        body=build_soap_fault(err, correlation),
+        content_type="text/xml",
+        charset="utf-8",
+    )
 
 
 @web.middleware
-async def error_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    """Map every error to a fault/problem; log one line for failed calls."""
+async def call_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Log one line per failed call; answer ``/soap`` failures with SOAP faults.
+
+    Errors on other paths are re-raised for the problem middleware.
+    """
     started = time.perf_counter()
     try:
         return await handler(request)
@@ -73,18 +76,22 @@ async def error_middleware(
         raise
     except JPLinkError as err:
         log_call(request.get(SERVICE_CODE, "-"), err.code, 0, started)
-        return _error_response(request, err)
+        if request.path != SOAP_PATH:
+            raise
+        return _soap_fault(request, err)
     except Exception:
+        if request.path != SOAP_PATH:
+            raise
         log.exception("unexpected error on %s", request.path)
         internal = JPLinkError("The adapter failed; the provider's log has details")
-        return _error_response(request, internal)
+        return _soap_fault(request, internal)
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     pool = DataSourcePool()
     try:
-        async with open_registry(config, pool) as registry:
+        async with open_registry(config, pool, actor="system") as registry:
             cache = CatalogCache(registry, config.catalog_refresh_seconds)
             app[STATE] = AdapterState(registry, pool, cache)
             yield
@@ -102,11 +109,12 @@ def make_app(config: AdapterConfig) -> web.Application:
         The application; resources open when it starts.
     """
     app = web.Application(
-        client_max_size=config.max_request_bytes, middlewares=[error_middleware]
+        client_max_size=config.max_request_bytes,
+        middlewares=[problem_middleware, call_middleware],
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(_resources)
-    app.router.add_post("/soap", soap_call)
+    app.router.add_post(SOAP_PATH, soap_call)
     app.router.add_get("/wsdl/{subsystem}", wsdl_document)
     app.router.add_post("/rest/{serviceCode}", rest_call)
     app.router.add_get("/openapi/{subsystem}", openapi)

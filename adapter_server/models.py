@@ -1,4 +1,4 @@
-"""The adapter's own store: data sources and registered services.
+"""The adapter's own store: data sources, registered services, the audit log.
 
 SQLAlchemy 2.0 typed ORM. Parameters and result columns are kept as JSON lists
 (their shape is owned by :mod:`adapter_server.portable`, which also writes the
@@ -7,12 +7,22 @@ export files), so a new parameter attribute needs no migration.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "DataSourceRow", "ServiceRow"]
+__all__ = ["AuditRow", "Base", "DataSourceRow", "ServiceRow"]
 
 
 class Base(DeclarativeBase):
@@ -53,3 +63,20 @@ class ServiceRow(Base):
     max_rows: Mapped[int] = mapped_column(Integer, default=1000)
     read_only: Mapped[bool] = mapped_column(Boolean, default=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AuditRow(Base):
+    """One admin change: who (``apikey:<id>`` or ``cli``), what, when.
+
+    Written in the same transaction as the change it records, so a change
+    that is rolled back leaves no entry and an entry never lacks its change.
+    """
+
+    __tablename__ = "adapter_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from jplink.storage import create_database, upgrade_database
 
+from .audit import CLI_ACTOR
 from .config import AdapterConfig
 from .datasources import DataSourcePool
 from .registry import Registry
@@ -21,13 +22,19 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 @asynccontextmanager
 async def open_registry(
-    config: AdapterConfig, pool: DataSourcePool | None = None
+    config: AdapterConfig,
+    pool: DataSourcePool | None = None,
+    *,
+    actor: str = CLI_ACTOR,
 ) -> AsyncIterator[Registry]:
     """Open (and migrate) the store, load the key, yield a :class:`Registry`.
 
     Args:
         config: the instance configuration.
         pool: a data-source pool to share; a private one is closed on exit.
+        actor: whom the audit log names for changes (``cli`` by default; the
+            server passes ``system`` and acts per API key, see
+            :meth:`Registry.acting_as`).
 
     Raises:
         ConfigurationError: the key file is missing or unsafe.
@@ -39,7 +46,7 @@ async def open_registry(
     sources = pool or DataSourcePool()
     try:
         await upgrade_database(db, MIGRATIONS)
-        yield Registry(db, vault, sources)
+        yield Registry(db, vault, sources, actor=actor)
     finally:
         if own_pool:
             await sources.close()

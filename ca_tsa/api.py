@@ -9,49 +9,53 @@ with ``type``, ``title``, ``status``, ``detail`` and ``code``)::
     POST /api/v1/certificates/{serial}/revoke revoke     (Bearer API key)
     GET  /api/v1/ca-certificates              public CA chain, OCSP and TSA certs
 
-The API key is read from ``api.api_key_file`` at start-up and compared in
-constant time (RFC 6750 bearer tokens). Request bodies above
-``api.max_request_bytes`` are refused with 413 before being parsed.
+The API key is read from ``api.api_key_file`` at start-up, kept as its
+SHA-256 and compared in constant time (RFC 6750 bearer tokens; see
+:mod:`jplink.web`). Request bodies above ``api.max_request_bytes`` are refused
+with 413 before being parsed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
-import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from jplink.errors import InvalidRequest, JPLinkError
+from jplink.errors import InvalidRequest
 from jplink.security.certs import MemberSubject
+from jplink.web import (
+    Handler,
+    bearer_token,
+    hash_secret,
+    make_problem_middleware,
+    problem_response,
+    read_json_object,
+    verify_secret,
+)
 
 from . import service
 from .appkeys import CONFIG, DATABASE, MATERIAL
 from .home import read_api_key
 from .repositories import CertificateRecord
 
-__all__ = ["API_KEY", "problem_middleware", "problem_response", "setup_enrolment"]
+__all__ = [
+    "API_KEY_HASH",
+    "problem_middleware",
+    "problem_response",
+    "setup_enrolment",
+]
 
-log = logging.getLogger(__name__)
+#: SHA-256 (hex) of the enrolment API key read from ``api.api_key_file`` at
+#: start-up; the key itself is not kept in memory by the app.
+API_KEY_HASH = web.AppKey("ca_api_key_hash", str)
 
-#: The enrolment API key, read from ``api.api_key_file`` at start-up.
-API_KEY = web.AppKey("ca_api_key", str)
+#: Errors become problem documents; 401s challenge with realm ``jplink-ca``.
+problem_middleware = make_problem_middleware(bearer_realm="jplink-ca")
 
-PROBLEM_JSON = "application/problem+json"
-_HTTP_CODES = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    413: "RequestTooLarge",
-    415: "UnsupportedMediaType",
-}
 _ENROL_FIELDS = frozenset(
     {
         "csr",
@@ -64,78 +68,12 @@ _ENROL_FIELDS = frozenset(
     }
 )
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def problem_response(
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    *,
-    extra: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> web.Response:
-    """An RFC 9457 problem document."""
-    body = {
-        "type": f"urn:jplink:problem:{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **(extra or {}),
-    }
-    return web.Response(
-        status=status, text=json.dumps(body), content_type=PROBLEM_JSON, headers=headers
-    )
-
-
-@web.middleware
-async def problem_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    """Turn every error into a problem response; never leak a traceback."""
-    try:
-        return await handler(request)
-    except JPLinkError as exc:
-        extra = {"errors": exc.detail} if exc.detail else None
-        return problem_response(
-            exc.http_status, exc.code, type(exc).__name__, exc.message, extra=extra
-        )
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = _HTTP_CODES.get(exc.status, "HttpError")
-        return problem_response(exc.status, code, exc.reason, exc.reason)
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return problem_response(
-            500, "InternalError", "Internal error", "The server failed; see its log"
-        )
-
-
-def _unauthorized(detail: str, error: str | None) -> web.Response:
-    challenge = 'Bearer realm="jplink-ca"'
-    if error:
-        challenge += f', error="{error}"'
-    return problem_response(
-        401,
-        "Unauthorized",
-        "Unauthorized",
-        detail,
-        headers={"WWW-Authenticate": challenge},
-    )
-
 
 def _authenticated(handler: Handler) -> Handler:
     async def wrapper(request: web.Request) -> web.StreamResponse:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _unauthorized("A Bearer API key is required", None)
-        # Constant-time comparison: the time taken must not reveal a prefix.
-        expected = request.app[API_KEY].encode()
-        if not hmac.compare_digest(token.strip().encode(), expected):
-            return _unauthorized("The API key is not valid", "invalid_token")
+        # Raises Unauthenticated (401) for a missing or wrong key; the
+        # comparison is constant-time (jplink.web.verify_secret).
+        verify_secret(bearer_token(request), request.app[API_KEY_HASH])
         return await handler(request)
 
     return wrapper
@@ -165,19 +103,9 @@ def _cert_json(rec: CertificateRecord, *, pem: bool) -> dict[str, Any]:
     return data
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()  # 413 above client_max_size
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(
-            "The request body is not JSON", code="InvalidJson"
-        ) from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest(
-            "The request body must be a JSON object", code="InvalidJson"
-        )
-    return body
+async def _json_body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
+    # An empty body is not JSON here: every enrolment route needs a body.
+    return await read_json_object(request, allowed=allowed, empty_is_object=False)
 
 
 def _field(body: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -199,12 +127,7 @@ def _req(body: Mapping[str, Any], name: str) -> str:
 
 async def issue(request: web.Request) -> web.Response:
     """POST /api/v1/certificates -> 201 with the PEM certificate and serial."""
-    body = await _json_body(request)
-    unknown = sorted(set(body) - _ENROL_FIELDS)
-    if unknown:
-        raise InvalidRequest(
-            f"Unknown field(s): {', '.join(unknown)}", code="InvalidField"
-        )
+    body = await _json_body(request, _ENROL_FIELDS)
     enrolment = service.EnrolmentRequest(
         csr=_req(body, "csr").encode(),
         profile=service.parse_profile(_req(body, "profile")),
@@ -267,12 +190,7 @@ async def get_one(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     """POST /api/v1/certificates/{serial}/revoke {"reason": "keyCompromise"}."""
     serial = service.parse_serial(request.match_info["serial"])
-    body = await _json_body(request)
-    unknown = sorted(set(body) - {"reason"})
-    if unknown:
-        raise InvalidRequest(
-            f"Unknown field(s): {', '.join(unknown)}", code="InvalidField"
-        )
+    body = await _json_body(request, frozenset({"reason"}))
     reason = service.parse_reason(
         _field(body, "reason", required=False) or "unspecified"
     )
@@ -301,7 +219,7 @@ async def ca_certificates(request: web.Request) -> web.Response:
 
 
 async def _load_api_key(app: web.Application) -> AsyncIterator[None]:
-    app[API_KEY] = read_api_key(app[CONFIG])
+    app[API_KEY_HASH] = hash_secret(read_api_key(app[CONFIG]))
     yield
 
 

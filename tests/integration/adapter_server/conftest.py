@@ -76,7 +76,7 @@ async def registry(db_url: str, key_file: Path) -> AsyncIterator[Registry]:
     db = create_database(db_url)
     await upgrade_database(db, MIGRATIONS)
     pool = DataSourcePool()
-    reg = Registry(db, PasswordVault.from_file(key_file), pool)
+    reg = Registry(db, PasswordVault.from_file(key_file), pool, actor="cli")
     await reg.save_datasource(DataSourceDefinition("main", db_url, query_timeout=2.0))
     yield reg
     await pool.close()

@@ -206,3 +206,38 @@ def test_commands_without_init_explain_what_to_do(tmp_path):
     result = run("service", "list", "--home", str(tmp_path / "empty"))
     assert result.exit_code == 1
     assert "jplink adapter init" in result.output
+
+
+def test_audit_records_cli_changes_and_api_keys(home, people_db):
+    ok("datasource", "add", "--home", home, "main", people_db)
+    out = ok("apikey", "create", "--home", home, "--name", "ci")
+    key_id = out.strip().splitlines()[-1].split("_")[1]
+    ok("apikey", "revoke", "--home", home, key_id)
+    failed = run("apikey", "revoke", "--home", home, key_id)
+    assert failed.exit_code == 1 and "NotFound" in failed.output
+    lines = ok("audit", "--home", home).splitlines()
+    rows = [line.split("\t") for line in lines]
+    assert [(r[1], r[2], r[3]) for r in rows] == [
+        ("cli", "apikey.revoke", key_id),
+        ("cli", "apikey.create", "ci"),
+        ("cli", "datasource.save", "main"),
+        ("cli", "apikey.create", "initial"),
+    ]
+    entries = json.loads(ok("audit", "--home", home, "--json", "--limit", "2"))
+    assert [e["action"] for e in entries] == ["apikey.revoke", "apikey.create"]
+    assert entries[1]["detail"] == {"key_id": key_id}
+    assert "jpad_" not in ok("audit", "--home", home, "--json")
+    assert run("audit", "--home", home, "--limit", "0").exit_code == 2
+
+
+def test_key_not_created_when_audit_cannot_be_written(home):
+    # A store that cannot take the audit entry: the key file stays unchanged.
+    config = load_adapter_config(Path(home))
+    before = config.admin_api_key_file.read_text()
+    with sqlite3.connect(Path(home) / "adapter.db") as conn:
+        conn.execute("DROP TABLE adapter_audit")
+    conn.close()
+    result = run("apikey", "create", "--home", home, "--name", "late")
+    assert result.exit_code == 1
+    assert "DatabaseError" in result.output and "Traceback" not in result.output
+    assert config.admin_api_key_file.read_text() == before

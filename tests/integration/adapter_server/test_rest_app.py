@@ -34,25 +34,43 @@ async def test_rest_paging(adapter):
 @pytest.mark.parametrize(
     ("path", "body", "status", "code"),
     [
-        ("/rest/nothing", {}, 404, "Client.UnknownService"),
-        ("/rest/peopleByName", {}, 400, "Client.MissingParameter"),
-        ("/rest/peopleByName", {"name": 5}, 400, "Client.InvalidParameter"),
-        ("/rest/peopleByName", ["x"], 400, "Client.InvalidBody"),
+        ("/rest/nothing", {}, 404, "UnknownService"),
+        ("/rest/peopleByName", {}, 400, "MissingParameter"),
+        ("/rest/peopleByName", {"name": 5}, 400, "InvalidParameter"),
+        ("/rest/peopleByName", ["x"], 400, "InvalidBody"),
         ("/rest/searchPeople", {"minId": "1 OR 1=1", "active": True,
                                 "bornAfter": "1900-01-01"}, 400,
-         "Client.InvalidParameter"),
+         "InvalidParameter"),
         ("/rest/searchPeople", {"minId": 1, "active": "true' OR '1'='1",
                                 "bornAfter": "1900-01-01"}, 400,
-         "Client.InvalidParameter"),
-        ("/rest/gone", {"name": "x"}, 503, "Server.DatabaseUnavailable"),
+         "InvalidParameter"),
+        ("/rest/gone", {"name": "x"}, 503, "DatabaseUnavailable"),
     ],
 )  # fmt: skip
 async def test_rest_errors(adapter, path, body, status, code):
     resp = await adapter.post(path, json=body)
     assert resp.status == status
-    problem = await resp.json()
-    assert problem["type"] == code
-    assert problem["detail"]
+    assert resp.content_type == "application/problem+json"
+    problem = await resp.json(content_type="application/problem+json")
+    # RFC 9457: type, title, status, detail; plus our code.
+    assert problem["type"] == f"urn:jplink:problem:{code}"
+    assert (problem["code"], problem["status"]) == (code, status)
+    assert problem["title"] and problem["detail"]
+    if status >= 500:
+        # The operator finds the log line by this id; the database's own
+        # text (host, user) is never in the answer.
+        assert problem["correlation_id"]
+        assert "127.0.0.1" not in await resp.text()
+
+
+async def test_rest_non_post_and_unknown_paths_are_problems(adapter):
+    resp = await adapter.get("/rest/peopleByName")
+    assert resp.status == 405
+    assert "POST" in resp.headers["Allow"]
+    problem = await resp.json(content_type="application/problem+json")
+    assert problem["code"] == "MethodNotAllowed"
+    resp = await adapter.get("/nothing/here")
+    assert (resp.status, resp.content_type) == (404, "application/problem+json")
 
 
 async def test_rest_string_injection_returns_nothing(adapter):
@@ -69,3 +87,23 @@ async def test_openapi_document(adapter):
     request = doc["components"]["schemas"]["searchPeopleRequest"]
     assert set(request["required"]) == {"minId", "active", "bornAfter"}
     assert request["properties"]["bornAfter"] == {"type": "string", "format": "date"}
+
+
+async def test_openapi_error_responses_are_problem_documents(adapter):
+    doc = await (await adapter.get("/openapi/DATA")).json()
+    problem = doc["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail", "code"}
+    for path in doc["paths"].values():
+        responses = path["post"]["responses"]
+        assert {"400", "404", "500", "503"} <= set(responses)
+        for status, response in responses.items():
+            if status.startswith("2"):
+                continue
+            assert list(response["content"]) == ["application/problem+json"]
+            ref = response["content"]["application/problem+json"]["schema"]["$ref"]
+            assert ref == "#/components/schemas/Problem"
+    # What the document promises is what an error answer carries.
+    resp = await adapter.post("/rest/peopleByName", json={})
+    body = await resp.json(content_type="application/problem+json")
+    assert set(problem["required"]) <= set(body)
+    assert set(body) <= set(problem["properties"])

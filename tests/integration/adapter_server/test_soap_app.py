@@ -257,4 +257,5 @@ async def test_datetime_injection_is_a_fault(adapter):
 async def test_unknown_wsdl_subsystem_is_404(adapter):
     resp = await adapter.get("/wsdl/NOPE")
     assert resp.status == 404
-    assert (await resp.json())["type"] == "Client.NotFound"
+    problem = await resp.json(content_type="application/problem+json")
+    assert problem["code"] == "NotFound"

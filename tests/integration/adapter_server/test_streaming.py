@@ -90,7 +90,8 @@ async def test_failure_mid_stream_breaks_the_transfer(admin, db_url):
     await _register(client, key, _service("mixedEarly", sql_first, columns=columns))
     resp = await client.post("/rest/mixedEarly", json={"upTo": 900})
     assert resp.status == 500
-    assert (await resp.json())["type"] == "Server.InvalidColumnType"
+    problem = await resp.json(content_type="application/problem+json")
+    assert problem["code"] == "InvalidColumnType"
 
 
 async def test_sqlite_statement_stops_at_query_timeout(admin, db_url):
@@ -107,7 +108,8 @@ async def test_sqlite_statement_stops_at_query_timeout(admin, db_url):
     await _register(client, key, _service("spin", sql, datasource="quick"))
     resp = await client.post("/rest/spin", json={"upTo": 10**12})
     assert resp.status == 503
-    assert (await resp.json())["type"] == "Server.QueryTimeout"
+    problem = await resp.json(content_type="application/problem+json")
+    assert problem["code"] == "QueryTimeout"
     # The interrupted connection is clean and serves the next call.
     resp = await client.post("/rest/spin", json={"upTo": 10})
     assert (await resp.json())["rows"] == [{"c": 10}]
