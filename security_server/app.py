@@ -31,6 +31,7 @@ from .config import SecurityServerConfig
 from .db import open_database
 from .exchange import FaultPrefix, ProxyReply, fault_reply
 from .exchange_access import ServerConfView
+from .exchange_metaservices import Metaservices
 from .exchange_ports import SavedConfProvider
 from .identity import get_identity
 from .messagelog import MessageLogWriter
@@ -140,7 +141,6 @@ async def open_resources(
             login,
             conf.loaded,
             session=session,
-            peer_ocsp_port=config.ocsp_responder.port,
         )
         signer = BatchSigner(certstatus, clock=clock, batching=settings.batch_signing)
         stack.push_async_callback(signer.close)
@@ -182,6 +182,7 @@ async def open_resources(
                 session=session,
                 clock=clock,
                 peer_cache_seconds=settings.peer_cache_seconds,
+                metaservices=Metaservices(db, conf),
             ),
         )
 

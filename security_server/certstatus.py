@@ -129,7 +129,8 @@ class CertificateStatus:
         conf: returns the current verified global configuration.
         session: an aiohttp session for fetching peers' OCSP responses; a
             short-lived one per fetch when None.
-        peer_ocsp_port: the port of peers' OCSP-for-peers service.
+        peer_ocsp_port: the port of peers' OCSP-for-peers service
+            (``config.peer_ocsp_ports`` lists exceptions).
         reuse_seconds: how long checked own material is reused.
     """
 
@@ -155,6 +156,7 @@ class CertificateStatus:
             db,
             session=session,
             port=peer_ocsp_port,
+            ports={p.address: p.port for p in config.peer_ocsp_ports},
             timeout=config.timeouts.connect_seconds,
         )
 

@@ -440,7 +440,8 @@ ss.add_command(groups)
 @home_option
 @pin_file_option
 def serve_command(home: Path | None, pin_file: Path | None) -> None:
-    """Run the client proxy and the server proxy (mutual TLS) in one process.
+    """Run the client proxy, the server proxy (mutual TLS), OCSP for peers and
+    the OCSP refresher in one process.
 
     The PIN comes from --pin-file, else ``[exchange] pin_file`` in ss.toml.
     """

@@ -37,6 +37,7 @@ __all__ = [
     "MessageLogSettings",
     "OcspFetchSettings",
     "OcspResponderSettings",
+    "PeerOcspPort",
     "SecurityServerConfig",
     "ServerProxySettings",
     "TimeoutSettings",
@@ -82,6 +83,27 @@ class OcspResponderSettings:
 
     host: str = "0.0.0.0"
     port: int = 5577
+
+
+@dataclass(frozen=True, slots=True)
+class PeerOcspPort:
+    """Where one peer's OCSP-for-peers listener is, when it is not port 5577.
+
+    For test and demo networks only, where several security servers share one
+    host: X-Road's global configuration carries a server's address without
+    ports, so every peer listens on 5500 and 5577. Our peers may give their
+    server-proxy port in the address (``127.0.0.1:25500``); this table maps
+    such an address to the port of that peer's OCSP-for-peers listener.
+    """
+
+    #: The server's address exactly as the global configuration lists it.
+    address: str
+    #: That server's OCSP-for-peers port.
+    port: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be 1-65535")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +224,9 @@ class SecurityServerConfig:
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     globalconf: GlobalConfSettings = field(default_factory=GlobalConfSettings)
     message_log: MessageLogSettings = field(default_factory=MessageLogSettings)
+    #: Test networks only: peers whose OCSP-for-peers port is not 5577
+    #: (``[[peer_ocsp_ports]]`` tables with ``address`` and ``port``).
+    peer_ocsp_ports: tuple[PeerOcspPort, ...] = ()
     home: Path = Path(".")
 
     @property

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import aiohttp
 from cryptography import x509
@@ -68,6 +68,8 @@ class PeerStatus:
         session: the aiohttp session for downloads; a short-lived one when None.
         port: the peers' OCSP-for-peers port.
         timeout: seconds allowed per download.
+        ports: per-address exceptions to ``port`` (test networks, where the
+            address carries the server-proxy port: ``127.0.0.1:25500``).
     """
 
     def __init__(
@@ -77,11 +79,25 @@ class PeerStatus:
         session: aiohttp.ClientSession | None,
         port: int,
         timeout: float,
+        ports: Mapping[str, int] | None = None,
     ) -> None:
         self._db = db
         self._session = session
         self._port = port
+        self._ports = dict(ports or {})
         self._timeout = timeout
+
+    def ocsp_endpoint(self, address: str) -> tuple[str, int]:
+        """The host and OCSP-for-peers port of a peer's configured address.
+
+        An address ``host:port`` names the server-proxy port (test networks);
+        its OCSP-for-peers port then comes from ``ports`` (else ``port``).
+        """
+        port = self._ports.get(address, self._port)
+        host, sep, tail = address.rpartition(":")
+        if sep and tail.isdigit() and "]" not in tail and ":" not in host:
+            return host, port
+        return address, port
 
     async def verify(
         self,
@@ -162,9 +178,10 @@ class PeerStatus:
         errors: list[str] = []
         address = conf.server_for_auth_cert(path[0]).address
         if address:
+            host, port = self.ocsp_endpoint(address)
             try:
                 return await fetch_from_peer(
-                    session, address, wanted, port=self._port, timeout=self._timeout
+                    session, host, wanted, port=port, timeout=self._timeout
                 )
             except JPLinkError as exc:
                 errors.append(f"{address}: {exc.code}: {exc.message}")

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
@@ -32,7 +33,13 @@ from jplink.errors import (
 )
 from jplink.identifiers import ClientId, GlobalGroupId, SecurityServerId
 from jplink.protocol.headers import REQUEST_HASH_SHA512
-from jplink.protocol.mime import MimePart
+from jplink.protocol.mime import (
+    ContentType,
+    MimePart,
+    build_multipart,
+    make_boundary,
+    parse_content_type,
+)
 from jplink.protocol.request_hash import add_request_hash, compute_request_hash
 from jplink.protocol.soap import MessageRole, SoapMessage, parse_soap_message
 from jplink.protocol.transport import (
@@ -57,10 +64,31 @@ from .messagelog import MessageLogWriter, entry_for, log_entry
 from .signer import BatchSigner
 from .states import LogDirection, LogSide
 
-__all__ = ["MAX_SERVICE_RESPONSE_BYTES", "MetaserviceHandler", "ServerProxy"]
+__all__ = [
+    "MAX_SERVICE_RESPONSE_BYTES",
+    "MetaserviceHandler",
+    "ServerProxy",
+    "ServiceAnswer",
+]
 
 #: Largest service response read (the same bound as a transport message).
 MAX_SERVICE_RESPONSE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAnswer:
+    """A service's (or a metaservice's) response, before requestHash and signing.
+
+    Attributes:
+        soap: the SOAP envelope bytes as the service sent them.
+        soap_content_type: the Content-Type of the SOAP part (``text/xml`` or
+            MTOM's ``application/xop+xml``).
+        attachments: SwA/MTOM parts, headers and bodies untouched.
+    """
+
+    soap: bytes
+    soap_content_type: str = "text/xml; charset=UTF-8"
+    attachments: tuple[MimePart, ...] = ()
 
 
 class MetaserviceHandler(Protocol):
@@ -70,8 +98,8 @@ class MetaserviceHandler(Protocol):
         """Whether ``request`` calls a metaservice."""
         ...
 
-    async def answer(self, request: SoapMessage, *, now: dt.datetime) -> bytes:
-        """The SOAP response bytes (raises a JPLinkError to refuse)."""
+    async def answer(self, request: SoapMessage, *, now: dt.datetime) -> ServiceAnswer:
+        """The response (raises a JPLinkError to refuse)."""
         ...
 
 
@@ -111,7 +139,7 @@ class ServerProxy:
         self._session = session
         self._clock = clock
         self._peer_ttl = peer_cache_seconds
-        self._peers: dict[tuple[str, ClientId], tuple[float, PeerIdentity]] = {}
+        self._peers: dict[tuple[str, ClientId | None], tuple[float, PeerIdentity]] = {}
         self._metaservices = metaservices
 
     async def handle(
@@ -134,7 +162,9 @@ class ServerProxy:
         except Exception as exc:  # a bug: a fault, never a traceback to the peer
             return internal_fault(exc, FaultPrefix.SERVER_PROXY)
 
-    async def _verify_peer(self, cert_der: bytes | None, client: ClientId) -> None:
+    async def _verify_peer(
+        self, cert_der: bytes | None, client: ClientId | None
+    ) -> None:
         if not cert_der:
             raise CertificateValidationError(
                 "The peer presented no TLS certificate", code="SslAuthenticationFailed"
@@ -153,6 +183,10 @@ class ServerProxy:
         self, body: bytes, headers: Mapping[str, str], peer_cert_der: bytes | None
     ) -> ProxyReply:
         now = self._clock()
+        # PROTOCOLS.md §5.1: the peer must be a registered security server
+        # before anything it sends is looked at; which member it may speak
+        # for is checked once the message names the client.
+        await self._verify_peer(peer_cert_der, None)
         message = parse_transport_message(
             body, headers.get("content-type", ""), role=MessageRole.REQUEST
         )
@@ -198,28 +232,24 @@ class ServerProxy:
             now=now,
         )
         try:
-            soap = await self._answer(request, message, headers, target, now)
+            answer = await self._answer(request, message, headers, target, now)
             # "inserts a new element, right after the id header element"
             # (PROTOCOLS.md §3.1).
             soap = add_request_hash(
-                soap, compute_request_hash(message.soap), REQUEST_HASH_SHA512
+                answer.soap, compute_request_hash(message.soap), REQUEST_HASH_SHA512
             )
-            part = MimePart.create([("Content-Type", "text/xml; charset=UTF-8")], soap)
-            signed = await self._signer.sign(
-                provider,
-                [
-                    p
-                    for p in signed_parts_of(
-                        TransportMessage(soap_part=part, signature=b"-")
-                    )
-                ],
+            part = MimePart.create([("Content-Type", answer.soap_content_type)], soap)
+            response = TransportMessage(
+                soap_part=part, signature=b"-", attachments=answer.attachments
             )
+            signed = await self._signer.sign(provider, signed_parts_of(response))
         except JPLinkError:
             await self._log.write([request_entry])
             raise
         response = TransportMessage(
             soap_part=part,
             signature=signed.signature.signature_xml,
+            attachments=answer.attachments,
             hash_chain_result=signed.signature.hash_chain_result,
             hash_chain=signed.signature.hash_chain,
         )
@@ -247,8 +277,7 @@ class ServerProxy:
             encoded.body,
             {
                 TransportHeader.HASH_ALGORITHM.value: "SHA-512",
-                TransportHeader.ORIGINAL_CONTENT_TYPE.value: part.header("Content-Type")
-                or "text/xml",
+                TransportHeader.ORIGINAL_CONTENT_TYPE.value: answer.soap_content_type,
             },
         )
 
@@ -268,36 +297,28 @@ class ServerProxy:
         headers: Mapping[str, str],
         target: ServiceTarget | None,
         now: dt.datetime,
-    ) -> bytes:
+    ) -> ServiceAnswer:
         if target is None:
             assert self._metaservices is not None  # _target returned None for it
             return await self._metaservices.answer(request, now=now)
-        return await self._call_service(request, message, headers, target)
+        return await self._call_service(message, headers, target)
 
     async def _call_service(
         self,
-        request: SoapMessage,
         message: TransportMessage,
         headers: Mapping[str, str],
         target: ServiceTarget,
-    ) -> bytes:
-        out = {
-            "Content-Type": headers.get(
-                TransportHeader.ORIGINAL_CONTENT_TYPE.value, message.soap_content_type
-            )
-        }
+    ) -> ServiceAnswer:
+        body, ctype = _service_request(message, headers)
+        out = {"Content-Type": ctype}
         action = headers.get(TransportHeader.ORIGINAL_SOAP_ACTION.value)
         if action is not None:
             out["SOAPAction"] = action
-        if message.attachments:
-            raise MalformedMessage(
-                "SOAP attachments to services are not supported", code="InvalidMessage"
-            )
         url = target.url
         with map_transport_errors(url):
             async with self._session.post(
                 url,
-                data=message.soap,
+                data=body,
                 headers=out,
                 timeout=aiohttp.ClientTimeout(total=target.timeout_seconds),
                 ssl=target.tls_verify,
@@ -315,12 +336,40 @@ class ServerProxy:
                 f"The service sent an invalid response: {exc.message}",
                 code=f"ServiceFailed.{exc.code}",
             ) from exc
-        if response.attachments:
-            raise MalformedMessage(
-                "SOAP attachments from services are not supported",
-                code="ServiceFailed.InvalidMessage",
-            )
-        return response.soap
+        return ServiceAnswer(
+            response.soap, response.soap_content_type, response.attachments
+        )
+
+
+def _service_request(
+    message: TransportMessage, headers: Mapping[str, str]
+) -> tuple[bytes, str]:
+    """The HTTP body and Content-Type to send to the service.
+
+    The information system's message is restored as it was sent: the SOAP
+    part alone, or for SwA/MTOM a multipart whose parts keep their MIME
+    headers and bytes (PR-MESS: attachments are passed through unchanged);
+    only the multipart boundary is new.
+    """
+    original = headers.get(TransportHeader.ORIGINAL_CONTENT_TYPE.value)
+    if not message.attachments:
+        return message.soap, original or message.soap_content_type
+    boundary = make_boundary()
+    body = build_multipart([message.soap_part, *message.attachments], boundary)
+    params: list[tuple[str, str]] = []
+    media = "multipart/related"
+    if original:
+        try:
+            parsed = parse_content_type(original)
+        except MalformedMessage:
+            parsed = None
+        if parsed is not None and parsed.is_multipart:
+            media = parsed.media_type
+            params = [(n, v) for n, v in parsed.params if n != "boundary"]
+    if not params:
+        soap_media = message.soap_part.content_type.media_type
+        params = [("type", soap_media)]
+    return body, str(ContentType(media, (*params, ("boundary", boundary))))
 
 
 def _soap_type(message: TransportMessage) -> str:
