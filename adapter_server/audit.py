@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jplink.errors import InvalidRequest
 from jplink.storage import Database
+from jplink.storage.audit import AuditRecord, aware
 
 from .models import AuditRow
 
@@ -46,21 +47,9 @@ def api_key_actor(key_id: str) -> str:
     return f"apikey:{key_id}"
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; we only ever store UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 @dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One recorded change."""
-
-    id: int
-    at: dt.datetime
-    actor: str
-    action: str
-    target: str
-    detail: Mapping[str, Any]
+class AuditEntry(AuditRecord):
+    """One recorded change (the shared audit record, with its JSON form)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as JSON-ready data (``at`` in ISO 8601)."""
@@ -173,6 +162,6 @@ class AuditLog:
         async with self._db.transaction() as s:
             rows = await s.scalars(query)
             return tuple(
-                AuditEntry(r.id, _aware(r.at), r.actor, r.action, r.target, r.detail)
+                AuditEntry(r.id, aware(r.at), r.actor, r.action, r.target, r.detail)
                 for r in rows
             )

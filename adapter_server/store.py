@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from jplink.storage import create_database, upgrade_database
+from jplink.storage import open_component_database
 
 from .audit import CLI_ACTOR
 from .config import AdapterConfig
@@ -41,11 +41,10 @@ async def open_registry(
         StorageError: the store cannot be opened or migrated.
     """
     vault = PasswordVault.from_file(config.secret_key_file)
-    db = create_database(config.db_url)
+    db = await open_component_database(config.db_url, MIGRATIONS)
     own_pool = pool is None
     sources = pool or DataSourcePool()
     try:
-        await upgrade_database(db, MIGRATIONS)
         yield Registry(db, vault, sources, actor=actor)
     finally:
         if own_pool:

@@ -10,11 +10,15 @@ directly and then through A -> B -> service, with batch signing on, then
 with batch signing off (the servers are restarted with the other setting).
 
 Reported per case: exchanges/s, median and p99 latency, and for the proxied
-cases the added median latency and the throughput ratio to the direct call.
+cases the added median latency, the throughput ratio to the direct call and
+the CPU time each security server spent per exchange (``cpu ms A/B``, from
+``/proc``: unlike rates and latencies it hardly depends on what else the
+machine runs at the same time).
 
 Run: ``.venv/bin/python -m bench.bench_exchange [--duration 5] [--profile]``
-(``--profile`` runs server A under pyinstrument and prints where its time
-goes).
+(``--profile`` samples both servers with py-spy and prints where their time
+goes; ``--batch on`` runs only the batch-signing case; ``--clients 1 64``
+picks the concurrencies).
 """
 
 from __future__ import annotations
@@ -57,13 +61,31 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60) 
 
 
 def run_stub(port: int) -> None:
-    """The provider's service: answers every getTrades request (own process)."""
-    from tests.integration.security_server.pair import StubService
+    """The provider's service: answers every getTrades request (own process).
 
-    stub = StubService()
+    The answer to a request body is computed once (the load generator sends
+    the same request every time) and then replayed, so that the stub costs
+    what a trivial service costs and the direct baseline measures the HTTP
+    path, not XML processing in the stub.
+    """
+    from tests.integration.security_server.pair import answer_trades
+
+    answers: dict[bytes, bytes] = {}
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        data = answers.get(body)
+        if data is None:
+            data = answer_trades(body, request.headers.get("Content-Type", ""))
+            if len(answers) < 1024:
+                answers[body] = data
+        return web.Response(body=data, content_type="text/xml", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_post("/soap", handle)
 
     async def main() -> None:
-        runner = web.AppRunner(stub.app(), access_log=None)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         await asyncio.Event().wait()
@@ -103,9 +125,59 @@ async def _load(
     return int(len(latencies) / elapsed), latencies, errors
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _ms(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """Sample a running server with py-spy (collapsed stacks into ``out``)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    cmd = [str(spy), "record", "--pid", str(pid), "--format", "raw",
+           "--rate", "250", "--nonblocking", "--output", str(out)]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def summarise_profile(path: Path, top: int = 22) -> str:
+    """Where the time goes, from py-spy's collapsed stacks.
+
+    Returns a table of the functions with the most samples inclusive (the
+    function or anything it calls is on the CPU) and exclusive (the function
+    itself is), as shares of all samples.
+    """
+    inclusive: dict[str, int] = {}
+    exclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_frame(f) for f in stack.split(";")]
+        for name in set(frames):
+            inclusive[name] = inclusive.get(name, 0) + n
+        exclusive[frames[-1]] = exclusive.get(frames[-1], 0) + n
+    lines = [f"{path.stem}: {total} samples"]
+    for title, table in (("inclusive", inclusive), ("exclusive", exclusive)):
+        lines.append(f"  -- {title}")
+        ranked = sorted(table.items(), key=lambda kv: -kv[1])[:top]
+        lines += [f"  {100 * n / max(1, total):5.1f}%  {name}" for name, n in ranked]
+    return "\n".join(lines)
+
+
+def _frame(frame: str) -> str:
+    # "func (path/to/module.py:123)" -> "func (module.py)"
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")").rpartition(":")[0]
+    parts = Path(where).parts
+    return f"{name} ({'/'.join(parts[-2:])})" if parts else name
 
 
 @contextlib.asynccontextmanager
@@ -113,6 +185,7 @@ async def _servers(
     nodes: list[Any], profile_dir: Path | None
 ) -> AsyncIterator[list[subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
+    spies: list[subprocess.Popen[bytes]] = []
     try:
         for node in nodes:
             pin_file = node.config.home / "pin"
@@ -120,20 +193,22 @@ async def _servers(
             pin_file.chmod(0o600)
             cmd = [*JPLINK, "ss", "serve", "--home", str(node.config.home),
                    "--pin-file", str(pin_file)]  # fmt: skip
-            if profile_dir is not None and node.name == "ss-a":
-                out = profile_dir / "ss-a.txt"
-                cmd = [sys.executable, "-m", "pyinstrument", "-o", str(out),
-                       "-m", "jplink.cli", *cmd[3:]]  # fmt: skip
             procs.append(
                 subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             )
         for node, proc in zip(nodes, procs, strict=True):
             await asyncio.to_thread(_wait_for, node.config.server_proxy.port, proc)
             await asyncio.to_thread(_wait_for, node.config.client_proxy.http_port, proc)
+        if profile_dir is not None:
+            for node, proc in zip(nodes, procs, strict=True):
+                spies.append(_spy(proc.pid, profile_dir / f"{node.name}.txt"))
         yield procs
     finally:
+        for spy in spies:
+            spy.send_signal(2)  # py-spy writes its output on SIGINT
+            spy.wait(timeout=30)
         for proc in procs:
-            proc.send_signal(2)  # SIGINT: a clean shutdown (pyinstrument writes)
+            proc.send_signal(2)  # SIGINT: a clean shutdown
         for proc in procs:
             try:
                 proc.wait(timeout=30)
@@ -181,25 +256,34 @@ async def main(args: argparse.Namespace) -> None:
             print(
                 f"{'case':<28}{'clients':>8}{'exch/s':>9}{'median ms':>11}"
                 f"{'p99 ms':>9}{'errors':>8}{'added ms':>10}{'ratio':>7}"
+                f"{'cpu ms A/B':>12}"
             )
-            for batch in (True, False):
+            for batch in args.batch:
                 for node in (a, b):
                     _set_batch(node, batch)
-                profile = work if args.profile and batch else None
-                async with _servers([a, b], profile):
+                profile = work if args.profile and batch == args.batch[0] else None
+                async with _servers([a, b], profile) as procs:
                     for clients in args.clients:
                         if clients not in direct:
                             direct[clients] = await _load(
                                 stub_url, request, clients, args.duration
                             )
                             _report("direct", clients, direct[clients], None)
+                        before = [_cpu_seconds(p.pid) for p in procs]
                         result = await _load(
                             a.client_proxy_url, request, clients, args.duration
                         )
+                        used = [
+                            _cpu_seconds(p.pid) - b4
+                            for p, b4 in zip(procs, before, strict=True)
+                        ]
                         name = f"via A,B batch={'on' if batch else 'off'}"
-                        _report(name, clients, result, direct[clients])
+                        done = max(1, len(result[1]))
+                        cpu = "/".join(f"{1000 * u / done:.1f}" for u in used)
+                        _report(name, clients, result, direct[clients], cpu)
                 if profile is not None:
-                    print((work / "ss-a.txt").read_text()[:6000])
+                    for node in (a, b):
+                        print(summarise_profile(work / f"{node.name}.txt"))
             await ca.server.close()
     finally:
         stub.terminate()
@@ -213,6 +297,7 @@ def _report(
     clients: int,
     result: tuple[int, list[float], int],
     direct: tuple[int, list[float], int] | None,
+    cpu: str = "",
 ) -> None:
     rate, lat, errors = result
     median = statistics.median(lat) * 1000
@@ -221,14 +306,27 @@ def _report(
         added = f"{median - statistics.median(direct[1]) * 1000:.2f}"
         ratio = f"{rate / max(1, direct[0]):.2f}"
     print(f"{name:<28}{clients:>8}{rate:>9}{median:>11.2f}{_ms(lat, 0.99):>9.2f}"
-          f"{errors:>8}{added:>10}{ratio:>7}", flush=True)  # fmt: skip
+          f"{errors:>8}{added:>10}{ratio:>7}{cpu:>12}", flush=True)  # fmt: skip
 
 
 def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--batch",
+        type=lambda v: v == "on",
+        nargs="+",
+        default=[True, False],
+        metavar="{on,off}",
+        help="batch signing settings to run (default: on off)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample both servers with py-spy (first batch setting) and print "
+        "where their time goes",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     parser.add_argument("--stub", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)

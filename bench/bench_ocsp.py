@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -142,6 +144,32 @@ async def drive(
     }
 
 
+def stop_group(process: subprocess.Popen[bytes], marker: str) -> None:
+    """Stop a server and every process it forked.
+
+    Both servers fork workers (`--workers 2`, `-multi 2`). openssl's workers
+    detach into a session of their own and outlive their parent, so after the
+    parent is gone every process whose command line names this run's
+    temporary directory (``marker``) is killed too.
+    """
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(proc.name), signal.SIGKILL)
+
+
 def start_openssl(root: Path, home: Path, port: int) -> subprocess.Popen[bytes]:
     openssl = shutil.which("openssl")
     if openssl is None:
@@ -178,6 +206,7 @@ def main() -> None:
             [*JPLINK, "ca", "serve", "--home", str(home), "--workers", "2"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         theirs = start_openssl(root, home, openssl_port)
         try:
@@ -207,12 +236,7 @@ def main() -> None:
                 print(f"{case:<10} ratio ours/openssl = {ratio:.2f}")
         finally:
             for process in (ours, theirs):
-                process.terminate()
-            for process in (ours, theirs):
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                stop_group(process, tmp)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from jplink.storage import create_database, upgrade_database
+from jplink.storage import open_component_database
 
 from .api import problem_middleware, setup_enrolment
 from .appkeys import CONFIG, DATABASE, MATERIAL
@@ -29,9 +29,8 @@ def _resources(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         app[MATERIAL] = load_ca_material(config)
-        db = create_database(config.db_url)
+        db = await open_component_database(config.db_url, MIGRATIONS)
         try:
-            await upgrade_database(db, MIGRATIONS)
             app[DATABASE] = db
             yield
         finally:

@@ -24,7 +24,7 @@ from jplink.security.certs import (
     verify_csr,
     verify_csr_subject,
 )
-from jplink.storage import Database, create_database, upgrade_database
+from jplink.storage import Database, open_component_database
 
 from . import repositories
 from .config import CaTsaConfig
@@ -122,13 +122,7 @@ def parse_serial(text: str) -> int:
 
 async def open_database(config: CaTsaConfig) -> Database:
     """Create the database of ``config`` and migrate it to head (for CLI commands)."""
-    db = create_database(config.db_url)
-    try:
-        await upgrade_database(db, MIGRATIONS)
-    except BaseException:
-        await db.dispose()
-        raise
-    return db
+    return await open_component_database(config.db_url, MIGRATIONS)
 
 
 async def issue_certificate(

@@ -48,6 +48,8 @@ from .member_requests import (
     RequestStatus,
     SubmittedRequest,
     check_text,
+    mark_declined,
+    pending_request,
 )
 from .models import CertificateRequest, Member
 from .tokens import hash_secret, new_secret, secret_matches
@@ -194,16 +196,15 @@ async def submit_certificate_request(
 
 async def _pending(s: AsyncSession, request_id: int) -> CertificateRequest:
     row = await s.get(CertificateRequest, request_id)
-    if row is None:
-        raise NotFound(f"Certificate request {request_id} does not exist")
-    if row.status == RequestStatus.ISSUING.value:
+    if row is not None and row.status == RequestStatus.ISSUING.value:
         raise Conflict(
             f"Certificate request {request_id} is being approved by "
             f"{row.claimed_by}: the CA is issuing"
         )
-    if row.status != RequestStatus.PENDING.value:
-        raise Conflict(f"Certificate request {request_id} is already {row.status}")
-    return row
+    # The row is in the session now: this second look-up costs no query.
+    return await pending_request(
+        s, CertificateRequest, request_id, "Certificate request"
+    )
 
 
 _ISSUING = RequestStatus.ISSUING.value
@@ -347,17 +348,14 @@ async def decline_certificate_request(
     check_text(reason, "reason", limit=MAX_TEXT)
     async with db.transaction() as s:
         row = await _pending(s, request_id)
-        row.status = RequestStatus.DECLINED.value
-        row.decided_at = now
-        row.decided_by = actor
-        row.decline_reason = reason
-        audit.record(
+        mark_declined(
             s,
+            row,
             actor=actor,
+            reason=reason,
+            now=now,
             action="certRequest.decline",
             target=f"certRequest:{request_id}",
-            now=now,
-            detail={"reason": reason},
         )
         return _view(row, await instance_identifier(s))
 

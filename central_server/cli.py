@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import getpass
-import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import click
 from aiohttp import web
 
+from jplink.cli_support import cli_actor, echo_json, utc_now
 from jplink.clients.ca import AiohttpCaEnrolmentClient
 from jplink.config import resolve_home
 from jplink.errors import ConfigurationError, InvalidRequest
@@ -27,17 +24,15 @@ from jplink.storage import Database
 
 from . import apikeys, cert_requests, member_requests, registry, servers
 from . import serialize as ser
+from ._cli_support import config_of, home_option, run
 from .app import make_app, make_registration_app, read_ca_api_key
 from .confgen.cli import conf
 from .config import CONFIG_FILE, CentralConfig, load_central_config
-from .db import open_database
 from .management_cli import mgmt
 from .member_requests import RequestStatus
 from .publisher import start_publisher
 
 __all__ = ["central"]
-
-T = TypeVar("T")
 
 _DEFAULT_TOML = """\
 # JP-LINK central server. Unknown keys are errors.
@@ -60,40 +55,6 @@ host = "127.0.0.1"
 port = 80
 # source_urls = ["http://cs.example.jp"]
 """
-
-home_option = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Instance directory (default: $JPLINK_CENTRAL_HOME, $JPLINK_HOME/central).",
-)
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _config(home: Path | None) -> CentralConfig:
-    return load_central_config(resolve_home("central", home))
-
-
-def _run(config: CentralConfig, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = await open_database(config.db_url)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 @click.group()
@@ -127,20 +88,20 @@ def init(home: Path | None, instance: str, member_classes: tuple[str, ...]) -> N
     config = load_central_config(path)
 
     async def work(db: Database) -> str:
-        now = _now()
+        now = utc_now()
         await registry.initialize(
-            db, _actor(), instance=instance, member_classes=classes, now=now
+            db, cli_actor(), instance=instance, member_classes=classes, now=now
         )
         _info, key = await apikeys.create_api_key(
             db,
-            _actor(),
+            cli_actor(),
             name="admin",
             role=apikeys.Role.SYSTEM_ADMINISTRATOR,
             now=now,
         )
         return key
 
-    key = _run(config, work)
+    key = run(config, work)
     click.echo(f"Initialised instance {instance} in {path}")
     click.echo("System administrator API key (shown once, store it now):")
     click.echo(key)
@@ -155,8 +116,8 @@ def members() -> None:
 @home_option
 def members_list(home: Path | None) -> None:
     """List members with their subsystems (JSON)."""
-    found = _run(_config(home), registry.list_members)
-    _echo_json([ser.member_json(m) for m in found])
+    found = run(config_of(home), registry.list_members)
+    echo_json([ser.member_json(m) for m in found])
 
 
 @central.group()
@@ -168,7 +129,7 @@ def subsystems() -> None:
 @home_option
 def subsystems_list(home: Path | None) -> None:
     """List subsystem identifiers, one per line."""
-    for member in _run(_config(home), registry.list_members):
+    for member in run(config_of(home), registry.list_members):
         for sub in member.subsystems:
             click.echo(str(sub))
 
@@ -182,8 +143,8 @@ def servers_group() -> None:
 @home_option
 def servers_list(home: Path | None) -> None:
     """List security servers with auth-cert hashes and clients (JSON)."""
-    found = _run(_config(home), servers.list_security_servers)
-    _echo_json([ser.server_json(s) for s in found])
+    found = run(config_of(home), servers.list_security_servers)
+    echo_json([ser.server_json(s) for s in found])
 
 
 @central.group()
@@ -209,7 +170,7 @@ def requests_list(home: Path | None, kind: str, status: str | None) -> None:
         certs = await cert_requests.list_certificate_requests(db, status=wanted)
         return [ser.cert_request_json(r) for r in certs]
 
-    _echo_json(_run(_config(home), work))
+    echo_json(run(config_of(home), work))
 
 
 async def _approve_certificate(
@@ -223,7 +184,7 @@ async def _approve_certificate(
             session, config.ca.url, key, timeout=config.ca.timeout_seconds
         )
         view = await cert_requests.approve_certificate_request(
-            db, _actor(), request_id, ca, now=_now()
+            db, cli_actor(), request_id, ca, now=utc_now()
         )
     return ser.cert_request_json(view)
 
@@ -237,17 +198,17 @@ def requests_approve(
     home: Path | None, kind: str, request_id: int, member_code: str | None
 ) -> None:
     """Approve a member-code request or a certificate request."""
-    config = _config(home)
+    config = config_of(home)
 
     async def work(db: Database) -> dict[str, Any]:
         if kind == "member":
             info = await member_requests.approve_member_request(
-                db, _actor(), request_id, member_code=member_code, now=_now()
+                db, cli_actor(), request_id, member_code=member_code, now=utc_now()
             )
             return ser.member_json(info)
         return await _approve_certificate(config, db, request_id)
 
-    _echo_json(_run(config, work))
+    echo_json(run(config, work))
 
 
 @requests.command("decline")
@@ -263,15 +224,15 @@ def requests_decline(
     async def work(db: Database) -> dict[str, Any]:
         if kind == "member":
             view = await member_requests.decline_member_request(
-                db, _actor(), request_id, reason, now=_now()
+                db, cli_actor(), request_id, reason, now=utc_now()
             )
             return ser.member_request_json(view)
         cview = await cert_requests.decline_certificate_request(
-            db, _actor(), request_id, reason, now=_now()
+            db, cli_actor(), request_id, reason, now=utc_now()
         )
         return ser.cert_request_json(cview)
 
-    _echo_json(_run(_config(home), work))
+    echo_json(run(config_of(home), work))
 
 
 central.add_command(mgmt)
@@ -293,10 +254,10 @@ def api_key_create(home: Path | None, name: str, role: str) -> None:
 
     async def work(db: Database) -> tuple[apikeys.ApiKeyInfo, str]:
         return await apikeys.create_api_key(
-            db, _actor(), name=name, role=apikeys.Role(role), now=_now()
+            db, cli_actor(), name=name, role=apikeys.Role(role), now=utc_now()
         )
 
-    info, key = _run(_config(home), work)
+    info, key = run(config_of(home), work)
     click.echo(f"API key {info.key_id} ({info.role.value}), shown once:")
     click.echo(key)
 
@@ -308,9 +269,9 @@ def api_key_revoke(home: Path | None, key_id: str) -> None:
     """Revoke a key by its id."""
 
     async def work(db: Database) -> apikeys.ApiKeyInfo:
-        return await apikeys.revoke_api_key(db, _actor(), key_id, now=_now())
+        return await apikeys.revoke_api_key(db, cli_actor(), key_id, now=utc_now())
 
-    info = _run(_config(home), work)
+    info = run(config_of(home), work)
     click.echo(f"Revoked API key {info.key_id}")
 
 
@@ -318,8 +279,8 @@ def api_key_revoke(home: Path | None, key_id: str) -> None:
 @home_option
 def api_key_list(home: Path | None) -> None:
     """List keys (never the keys themselves) as JSON."""
-    _echo_json(
-        [ser.api_key_json(k) for k in _run(_config(home), apikeys.list_api_keys)]
+    echo_json(
+        [ser.api_key_json(k) for k in run(config_of(home), apikeys.list_api_keys)]
     )
 
 
@@ -359,7 +320,7 @@ async def _serve(config: CentralConfig) -> None:
 @home_option
 def serve(home: Path | None) -> None:
     """Run the admin API, registration endpoint and publisher until interrupted."""
-    config = _config(home)
+    config = config_of(home)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))
 

@@ -7,19 +7,20 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from jplink.errors import Conflict, NotFound
+from jplink.errors import NotFound
 from jplink.identifiers import ClientId, GlobalGroupId
 from jplink.storage import Database
 
 from . import audit
 from ._lookup import (
     check_instance,
-    flush_or_conflict,
+    client_criteria,
+    client_index,
+    client_keys,
+    insert_unique,
     instance_identifier,
-    member_row,
-    subsystem_row,
 )
-from .models import GlobalGroup, GlobalGroupMember, Member, MemberClass, Subsystem
+from .models import GlobalGroup, GlobalGroupMember
 
 __all__ = [
     "GlobalGroupInfo",
@@ -54,15 +55,12 @@ async def add_global_group(
     """
     async with db.transaction() as s:
         await check_instance(s, group.instance)
-        taken = (
-            await s.execute(
-                select(GlobalGroup.id).where(GlobalGroup.group_code == group.group_code)
-            )
-        ).first()
-        if taken:
-            raise Conflict(f"Global group {group} already exists")
-        s.add(GlobalGroup(group_code=group.group_code, description=description))
-        await flush_or_conflict(s, f"Global group {group} already exists")
+        await insert_unique(
+            s,
+            GlobalGroup(group_code=group.group_code, description=description),
+            GlobalGroup.group_code == group.group_code,
+            conflict=f"Global group {group} already exists",
+        )
         audit.record(s, actor=actor, action="group.add", target=str(group), now=now)
     return GlobalGroupInfo(group, description, ())
 
@@ -90,25 +88,16 @@ async def add_group_member(
         ).scalar_one_or_none()
         if grp is None:
             raise NotFound(f"Global group {group} does not exist")
-        member = await member_row(s, client)
-        sub_id = (await subsystem_row(s, client)).id if client.subsystem_code else None
-        taken = (
-            await s.execute(
-                select(GlobalGroupMember.id).where(
-                    GlobalGroupMember.group_id == grp.id,
-                    GlobalGroupMember.member_id == member.id,
-                    GlobalGroupMember.subsystem_id.is_(None)
-                    if sub_id is None
-                    else GlobalGroupMember.subsystem_id == sub_id,
-                )
-            )
-        ).first()
-        if taken:
-            raise Conflict(f"{client} is already in {group}")
-        s.add(
-            GlobalGroupMember(group_id=grp.id, member_id=member.id, subsystem_id=sub_id)
+        keys = await client_keys(s, client)
+        await insert_unique(
+            s,
+            GlobalGroupMember(group_id=grp.id, member_id=keys[0], subsystem_id=keys[1]),
+            GlobalGroupMember.group_id == grp.id,
+            *client_criteria(
+                GlobalGroupMember.member_id, GlobalGroupMember.subsystem_id, keys
+            ),
+            conflict=f"{client} is already in {group}",
         )
-        await flush_or_conflict(s, f"{client} is already in {group}")
         audit.record(
             s,
             actor=actor,
@@ -127,23 +116,10 @@ async def list_global_groups(db: Database) -> list[GlobalGroupInfo]:
     """
     async with db.transaction() as s:
         instance = await instance_identifier(s)
-        members = {
-            m.id: ClientId(instance, c.code, m.member_code)
-            for m, c in (
-                await s.execute(
-                    select(Member, MemberClass).join(
-                        MemberClass, Member.member_class_id == MemberClass.id
-                    )
-                )
-            ).all()
-        }
-        subs = {
-            sub.id: members[sub.member_id].subsystem(sub.subsystem_code)
-            for sub in (await s.execute(select(Subsystem))).scalars()
-        }
+        index = await client_index(s, instance)
         by_group: dict[int, list[ClientId]] = {}
         for gm in (await s.execute(select(GlobalGroupMember))).scalars():
-            cid = subs[gm.subsystem_id] if gm.subsystem_id else members[gm.member_id]
+            cid = index.client(gm.member_id, gm.subsystem_id)
             by_group.setdefault(gm.group_id, []).append(cid)
         groups = (
             await s.execute(select(GlobalGroup).order_by(GlobalGroup.group_code))

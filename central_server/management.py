@@ -26,7 +26,6 @@ from jplink.errors import (
     CertificateValidationError,
     Conflict,
     InvalidRequest,
-    NotFound,
 )
 from jplink.identifiers import ClientId, parse_client_id, parse_security_server_id
 from jplink.protocol.management import (
@@ -41,7 +40,7 @@ from . import audit, registry, trust
 from ._lookup import flush_or_conflict, instance_identifier
 from .management_apply import apply_request, check_request
 from .management_models import ManagementRequestRow
-from .member_requests import RequestStatus
+from .member_requests import RequestStatus, mark_declined, pending_request
 from .models import SystemParameter
 from .servers import auth_cert_hash
 
@@ -321,12 +320,9 @@ async def list_management_requests(
 
 
 async def _pending_row(s: AsyncSession, request_id: int) -> ManagementRequestRow:
-    row = await s.get(ManagementRequestRow, request_id)
-    if row is None:
-        raise NotFound(f"Management request {request_id} does not exist")
-    if row.status != RequestStatus.PENDING.value:
-        raise Conflict(f"Management request {request_id} is {row.status}")
-    return row
+    return await pending_request(
+        s, ManagementRequestRow, request_id, "Management request"
+    )
 
 
 async def approve_management_request(
@@ -372,15 +368,15 @@ async def decline_management_request(
         raise InvalidRequest("A decline needs a reason")
     async with db.transaction() as s:
         row = await _pending_row(s, request_id)
-        row.status = RequestStatus.DECLINED.value
         row.pending_key = None
-        row.decided_at, row.decided_by, row.decline_reason = now, actor, reason
-        audit.record(
+        mark_declined(
             s,
+            row,
             actor=actor,
+            reason=reason,
+            now=now,
             action="management.decline",
             target=str(row.id),
-            now=now,
-            detail={"type": row.type, "reason": reason},
+            detail={"type": row.type},
         )
         return _view(row)

@@ -6,22 +6,18 @@ errors are rendered once, by the root command.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import getpass
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from jplink.config import resolve_home
+from jplink.cli_support import cli_actor, echo_json, utc_now
 from jplink.storage import Database
 
 from . import management
-from .config import load_central_config
-from .db import open_database
+from ._cli_support import config_of, run
+from ._cli_support import home_option as _home
 from .management_api import management_request_json
 from .member_requests import RequestStatus
 
@@ -29,37 +25,13 @@ __all__ = ["mgmt"]
 
 T = TypeVar("T")
 
-_home = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Instance directory (default: $JPLINK_CENTRAL_HOME, $JPLINK_HOME/central).",
-)
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
 
 def _run(home: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
-    config = load_central_config(resolve_home("central", home))
-
-    async def main() -> T:
-        db = await open_database(config.db_url)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
+    return run(config_of(home), work)
 
 
 def _echo(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+    echo_json(data, sort_keys=True, ensure_ascii=True)
 
 
 @click.group()
@@ -89,7 +61,7 @@ def mgmt_approve(home: Path | None, request_id: int) -> None:
 
     async def work(db: Database) -> dict[str, Any]:
         view = await management.approve_management_request(
-            db, _actor(), request_id, now=_now()
+            db, cli_actor(), request_id, now=utc_now()
         )
         return management_request_json(view)
 
@@ -105,7 +77,7 @@ def mgmt_decline(home: Path | None, request_id: int, reason: str) -> None:
 
     async def work(db: Database) -> dict[str, Any]:
         view = await management.decline_management_request(
-            db, _actor(), request_id, reason, now=_now()
+            db, cli_actor(), request_id, reason, now=utc_now()
         )
         return management_request_json(view)
 
@@ -120,7 +92,7 @@ def mgmt_auto_approve(home: Path | None, state: str) -> None:
 
     async def work(db: Database) -> bool:
         return await management.set_auto_approve(
-            db, _actor(), state == "on", now=_now()
+            db, cli_actor(), state == "on", now=utc_now()
         )
 
     _echo({"enabled": _run(home, work)})

@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +38,9 @@ __all__ = [
     "check_text",
     "decline_member_request",
     "list_member_requests",
+    "mark_declined",
     "member_request_status",
+    "pending_request",
     "submit_member_request",
 ]
 
@@ -63,6 +67,79 @@ class SubmittedRequest:
 
     id: int
     token: str
+
+
+class _Decidable(Protocol):
+    """A request row the operator decides (member-code, certificate, management)."""
+
+    id: int
+    status: str
+    decided_at: dt.datetime | None
+    decided_by: str | None
+    decline_reason: str | None
+
+
+R = TypeVar("R", bound=_Decidable)
+
+
+async def pending_request(
+    s: AsyncSession, model: type[R], request_id: int, what: str
+) -> R:
+    """The request row ``request_id`` of ``model``, if it is still pending.
+
+    Args:
+        s: the deciding transaction.
+        model: the request table's mapped class.
+        request_id: the row id.
+        what: names the request in errors (``Member-code request``).
+
+    Raises:
+        NotFound: no such request.
+        Conflict: the request is already decided.
+    """
+    row = await s.get(model, request_id)
+    if row is None:
+        raise NotFound(f"{what} {request_id} does not exist")
+    if row.status != RequestStatus.PENDING.value:
+        raise Conflict(f"{what} {request_id} is already {row.status}")
+    return row
+
+
+def mark_declined(
+    s: AsyncSession,
+    row: _Decidable,
+    *,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+    action: str,
+    target: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Decline a pending request row with a reason, and audit it.
+
+    Args:
+        s: the deciding transaction (the audit row joins it).
+        row: the pending request.
+        actor: who declines it.
+        reason: why (the requester can read it).
+        now: when.
+        action: the audit action (``memberRequest.decline`` ...).
+        target: the audit target.
+        detail: more audit facts; ``reason`` is added.
+    """
+    row.status = RequestStatus.DECLINED.value
+    row.decided_at = now
+    row.decided_by = actor
+    row.decline_reason = reason
+    audit.record(
+        s,
+        actor=actor,
+        action=action,
+        target=target,
+        now=now,
+        detail={**(detail or {}), "reason": reason},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +279,9 @@ async def _refuse_taken_code(s: AsyncSession, class_id: int, code: str) -> None:
 
 
 async def _pending(s: AsyncSession, request_id: int) -> MemberCodeRequest:
-    row = await s.get(MemberCodeRequest, request_id)
-    if row is None:
-        raise NotFound(f"Member-code request {request_id} does not exist")
-    if row.status != RequestStatus.PENDING.value:
-        raise Conflict(f"Member-code request {request_id} is already {row.status}")
-    return row
+    return await pending_request(
+        s, MemberCodeRequest, request_id, "Member-code request"
+    )
 
 
 async def approve_member_request(
@@ -273,17 +347,14 @@ async def decline_member_request(
     check_text(reason, "reason", limit=MAX_TEXT)
     async with db.transaction() as s:
         row = await _pending(s, request_id)
-        row.status = RequestStatus.DECLINED.value
-        row.decided_at = now
-        row.decided_by = actor
-        row.decline_reason = reason
-        audit.record(
+        mark_declined(
             s,
+            row,
             actor=actor,
+            reason=reason,
+            now=now,
             action="memberRequest.decline",
             target=f"memberRequest:{request_id}",
-            now=now,
-            detail={"reason": reason},
         )
         return _view(row)
 

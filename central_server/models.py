@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from jplink.storage.audit import AuditLogColumns
+
 __all__ = [
     "ApiKey",
     "ApprovedCa",
@@ -243,16 +245,10 @@ class ApiKey(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(_TS, nullable=True)
 
 
-class AuditEntry(Base):
+class AuditEntry(AuditLogColumns, Base):
     """Who changed what, when; written in the same transaction as the change."""
 
     __tablename__ = "audit_log"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(_TS, index=True)
-    actor: Mapped[str] = mapped_column(String(255))
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(Text)
-    detail: Mapped[str] = mapped_column(Text, default="{}")
 
 
 class ConfSigningKey(Base):

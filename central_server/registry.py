@@ -25,6 +25,7 @@ from ._lookup import (
     INSTANCE_KEY,
     check_instance,
     flush_or_conflict,
+    insert_unique,
     instance_identifier,
     member_class_row,
     member_row,
@@ -260,25 +261,18 @@ async def insert_member(
         raise InvalidRequest("A member needs a name")
     await check_instance(session, member.instance)
     cls = await member_class_row(session, member.member_class)
-    taken = (
-        await session.execute(
-            select(Member.id).where(
-                Member.member_class_id == cls.id,
-                Member.member_code == member.member_code,
-            )
-        )
-    ).first()
-    if taken:
-        raise Conflict(f"Member {member} already exists")
-    session.add(
+    await insert_unique(
+        session,
         Member(
             member_class_id=cls.id,
             member_code=member.member_code,
             name=name,
             created_at=now,
-        )
+        ),
+        Member.member_class_id == cls.id,
+        Member.member_code == member.member_code,
+        conflict=f"Member {member} already exists",
     )
-    await flush_or_conflict(session, f"Member {member} already exists")
     audit.record(
         session,
         actor=actor,
@@ -322,25 +316,18 @@ async def add_subsystem(
         raise InvalidRequest(f"{subsystem} is not a subsystem")
     async with db.transaction() as s:
         member = await member_row(s, subsystem)
-        taken = (
-            await s.execute(
-                select(Subsystem.id).where(
-                    Subsystem.member_id == member.id,
-                    Subsystem.subsystem_code == subsystem.subsystem_code,
-                )
-            )
-        ).first()
-        if taken:
-            raise Conflict(f"Subsystem {subsystem} already exists")
-        s.add(
+        await insert_unique(
+            s,
             Subsystem(
                 member_id=member.id,
                 subsystem_code=subsystem.subsystem_code,
                 name=name,
                 created_at=now,
-            )
+            ),
+            Subsystem.member_id == member.id,
+            Subsystem.subsystem_code == subsystem.subsystem_code,
+            conflict=f"Subsystem {subsystem} already exists",
         )
-        await flush_or_conflict(s, f"Subsystem {subsystem} already exists")
         audit.record(
             s, actor=actor, action="subsystem.add", target=str(subsystem), now=now
         )

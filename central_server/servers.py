@@ -14,25 +14,24 @@ from dataclasses import dataclass
 from cryptography import x509
 from sqlalchemy import select
 
-from jplink.errors import Conflict, InvalidRequest
+from jplink.errors import InvalidRequest
 from jplink.identifiers import ClientId, SecurityServerId
 from jplink.storage import Database
 
 from . import audit
 from ._lookup import (
-    flush_or_conflict,
+    client_criteria,
+    client_index,
+    client_keys,
+    insert_unique,
     instance_identifier,
     member_row,
     server_row,
-    subsystem_row,
 )
 from .models import (
     AuthCert,
-    Member,
-    MemberClass,
     SecurityServer,
     ServerClient,
-    Subsystem,
 )
 
 __all__ = [
@@ -90,25 +89,18 @@ async def add_security_server(
     """
     async with db.transaction() as s:
         owner = await member_row(s, server.owner)
-        taken = (
-            await s.execute(
-                select(SecurityServer.id).where(
-                    SecurityServer.owner_id == owner.id,
-                    SecurityServer.server_code == server.server_code,
-                )
-            )
-        ).first()
-        if taken:
-            raise Conflict(f"Security server {server} already exists")
-        s.add(
+        await insert_unique(
+            s,
             SecurityServer(
                 owner_id=owner.id,
                 server_code=server.server_code,
                 address=address,
                 created_at=now,
-            )
+            ),
+            SecurityServer.owner_id == owner.id,
+            SecurityServer.server_code == server.server_code,
+            conflict=f"Security server {server} already exists",
         )
-        await flush_or_conflict(s, f"Security server {server} already exists")
         audit.record(
             s,
             actor=actor,
@@ -141,14 +133,11 @@ async def register_auth_cert(
     digest = auth_cert_hash(cert_der)
     async with db.transaction() as s:
         row = await server_row(s, server)
-        taken = (
-            await s.execute(select(AuthCert.id).where(AuthCert.cert_hash == digest))
-        ).first()
-        if taken:
-            raise Conflict("This authentication certificate is already registered")
-        s.add(AuthCert(server_id=row.id, cert_hash=digest, cert_der=cert_der))
-        await flush_or_conflict(
-            s, "This authentication certificate is already registered"
+        await insert_unique(
+            s,
+            AuthCert(server_id=row.id, cert_hash=digest, cert_der=cert_der),
+            AuthCert.cert_hash == digest,
+            conflict="This authentication certificate is already registered",
         )
         audit.record(
             s,
@@ -177,23 +166,14 @@ async def add_server_client(
     """
     async with db.transaction() as s:
         srv = await server_row(s, server)
-        member = await member_row(s, client)
-        sub_id = (await subsystem_row(s, client)).id if client.subsystem_code else None
-        taken = (
-            await s.execute(
-                select(ServerClient.id).where(
-                    ServerClient.server_id == srv.id,
-                    ServerClient.member_id == member.id,
-                    ServerClient.subsystem_id.is_(None)
-                    if sub_id is None
-                    else ServerClient.subsystem_id == sub_id,
-                )
-            )
-        ).first()
-        if taken:
-            raise Conflict(f"{client} is already a client of {server}")
-        s.add(ServerClient(server_id=srv.id, member_id=member.id, subsystem_id=sub_id))
-        await flush_or_conflict(s, f"{client} is already a client of {server}")
+        keys = await client_keys(s, client)
+        await insert_unique(
+            s,
+            ServerClient(server_id=srv.id, member_id=keys[0], subsystem_id=keys[1]),
+            ServerClient.server_id == srv.id,
+            *client_criteria(ServerClient.member_id, ServerClient.subsystem_id, keys),
+            conflict=f"{client} is already a client of {server}",
+        )
         audit.record(
             s,
             actor=actor,
@@ -212,33 +192,20 @@ async def list_security_servers(db: Database) -> list[SecurityServerInfo]:
     """
     async with db.transaction() as s:
         instance = await instance_identifier(s)
-        members = {
-            m.id: ClientId(instance, c.code, m.member_code)
-            for m, c in (
-                await s.execute(
-                    select(Member, MemberClass).join(
-                        MemberClass, Member.member_class_id == MemberClass.id
-                    )
-                )
-            ).all()
-        }
-        subs = {
-            sub.id: members[sub.member_id].subsystem(sub.subsystem_code)
-            for sub in (await s.execute(select(Subsystem))).scalars()
-        }
+        index = await client_index(s, instance)
         hashes: dict[int, list[str]] = {}
         for cert in (await s.execute(select(AuthCert).order_by(AuthCert.id))).scalars():
             hashes.setdefault(cert.server_id, []).append(cert.cert_hash)
         clients: dict[int, list[ClientId]] = {}
         for c in (await s.execute(select(ServerClient))).scalars():
-            cid = subs[c.subsystem_id] if c.subsystem_id else members[c.member_id]
+            cid = index.client(c.member_id, c.subsystem_id)
             clients.setdefault(c.server_id, []).append(cid)
         servers = (
             await s.execute(select(SecurityServer).order_by(SecurityServer.id))
         ).scalars()
         result = []
         for srv in servers:
-            owner = members[srv.owner_id]
+            owner = index.members[srv.owner_id]
             result.append(
                 SecurityServerInfo(
                     id=SecurityServerId(

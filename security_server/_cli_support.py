@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import enum
-import getpass
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from jplink.cli_support import cli_actor as actor
+from jplink.cli_support import echo_json as _echo_json
+from jplink.cli_support import home_option as _home_option
+from jplink.cli_support import run_with_database
+from jplink.cli_support import utc_now as now
 from jplink.config import resolve_home
 from jplink.errors import ConfigurationError
 from jplink.identifiers import (
@@ -27,7 +29,7 @@ from jplink.identifiers import (
 from jplink.storage import Database
 
 from .config import SecurityServerConfig, load_ss_config
-from .db import open_database
+from .db import MIGRATIONS
 
 __all__ = [
     "actor",
@@ -43,12 +45,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-home_option = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Instance directory (default: $JPLINK_SS_HOME, $JPLINK_HOME/ss).",
-)
+#: ``--home``: the instance directory ($JPLINK_SS_HOME, $JPLINK_HOME/ss).
+home_option = _home_option("ss")
 
 pin_file_option = click.option(
     "--pin-file",
@@ -56,16 +54,6 @@ pin_file_option = click.option(
     default=None,
     help="Read the token PIN from this file (mode 0600) instead of prompting.",
 )
-
-
-def actor() -> str:
-    """The audit-log actor of a CLI command."""
-    return f"cli:{getpass.getuser()}"
-
-
-def now() -> dt.datetime:
-    """The wall clock, read once per command."""
-    return dt.datetime.now(dt.UTC)
 
 
 def config_of(home: Path | None) -> SecurityServerConfig:
@@ -100,15 +88,7 @@ def client_arg(value: str) -> ClientId:
 
 def run(config: SecurityServerConfig, work: Callable[[Database], Awaitable[T]]) -> T:
     """Open (and migrate) the database, run ``work``, dispose of the engine."""
-
-    async def main() -> T:
-        db = await open_database(config.db_url)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
+    return run_with_database(config.db_url, MIGRATIONS, work)
 
 
 _IDS = (ClientId, ServiceId, SecurityServerId, GlobalGroupId, LocalGroupId)
@@ -138,4 +118,4 @@ def _plain(value: Any) -> Any:
 
 def echo_json(data: Any) -> None:
     """Print frozen results as indented JSON."""
-    click.echo(json.dumps(_plain(data), indent=2, ensure_ascii=False))
+    _echo_json(_plain(data))

@@ -17,7 +17,12 @@ frozen result or raises (fail closed):
 
 Checked material is reused (without another database round trip or
 signature check) for at most ``reuse_seconds`` and never outside the window
-in which its certificates and responses stay valid.
+in which its certificates and responses stay valid. A signer that passed is
+remembered the same way (:class:`~.exchange_trust_cache.TrustCache`: keyed by
+the exact certificate and response bytes and the member, only inside the
+window of its responses' freshness, for one global configuration), because
+every message of a sender carries the same certificate and responses until
+the sender refreshes them.
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from dataclasses import dataclass
 
 import aiohttp
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from jplink.clients.globalconf import LoadedConfiguration
 from jplink.errors import CertificateValidationError, GlobalConfExpired
+from jplink.globalconf import SharedParameters
 from jplink.identifiers import ClientId, SecurityServerId
 from jplink.security.certs import CertProfile, member_subject_from_certificate
 from jplink.security.keys import PrivateKey
@@ -41,6 +48,7 @@ from jplink.security.tls import PeerIdentity
 from jplink.storage import Database
 
 from .config import SecurityServerConfig
+from .exchange_trust_cache import TrustCache
 from .keys import load_private_key
 from .ocsp_checks import path_of, valid_window, verify_among
 from .own_material import CheckedCertificate, checked_own_certificate
@@ -51,6 +59,7 @@ __all__ = [
     "AuthMaterial",
     "CertificateStatus",
     "ConfProvider",
+    "SignerStatus",
     "SigningMaterial",
 ]
 
@@ -112,6 +121,23 @@ class AuthMaterial:
 
 
 @dataclass(frozen=True, slots=True)
+class SignerStatus:
+    """A message signer found in good standing at a time.
+
+    Attributes:
+        member: the member the certificate belongs to.
+        cert: the signing certificate.
+        path: leaf first, approved top CA last.
+        statuses: the verified ``good`` statuses of ``path[:-1]``, leaf first.
+    """
+
+    member: ClientId
+    cert: x509.Certificate
+    path: tuple[x509.Certificate, ...]
+    statuses: tuple[OcspVerified, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Reusable:
     checked: CheckedCertificate
     key: PrivateKey
@@ -152,6 +178,7 @@ class CertificateStatus:
         self._reuse_seconds = reuse_seconds
         self._reusable: dict[tuple[CertProfile, str | None], _Reusable] = {}
         self._keys: dict[str, PrivateKey] = {}
+        self._signers: TrustCache[SignerStatus] = TrustCache()
         self._peers = PeerStatus(
             db,
             session=session,
@@ -164,6 +191,7 @@ class CertificateStatus:
         """Forget reused material (after an OCSP refresh or a key change)."""
         self._reusable.clear()
         self._keys.clear()
+        self._signers.clear()
 
     def current_configuration(self, now: dt.datetime) -> LoadedConfiguration:
         """The global configuration, refused once expired at ``now``.
@@ -304,7 +332,7 @@ class CertificateStatus:
         member: ClientId,
         *,
         now: dt.datetime,
-    ) -> None:
+    ) -> SignerStatus:
         """Check a message signer's certificate (PROTOCOLS.md §6.4, §8).
 
         Passes only when the certificate is a signing certificate that chains
@@ -319,6 +347,10 @@ class CertificateStatus:
             member: the message's ``client`` (a subsystem's member signs).
             now: the validation time.
 
+        Returns:
+            The verified status (remembered for the same certificate,
+            responses and member while every response stays fresh).
+
         Raises:
             GlobalConfExpired: the global configuration has expired.
             CertificateValidationError: code ``MalformedSignature`` without
@@ -330,27 +362,51 @@ class CertificateStatus:
             OcspError, OcspStale, OcspUnknownStatus, InvalidSignature: no
                 usable ``good`` response.
         """
-        conf = self.current_configuration(now).shared
-        _check_sign_usage(cert)
-        path = path_of(cert, conf, now)
-        ca = conf.approved_ca_for_issuer(path[-1])
-        if ca.authentication_only:
-            raise CertificateValidationError(
-                f"{ca.name} issues authentication certificates only",
-                code="IncorrectCertificate",
-            )
-        for link, issuer in itertools.pairwise(path):
-            verify_among(link, issuer, ocsp_ders, conf, now)
-        subject = member_subject_from_certificate(cert, CertProfile.SIGN)
-        named = ClientId(subject.instance, subject.member_class, subject.member_code)
-        # PROTOCOLS.md §6.4: the signer certificate must belong to the
-        # ``client`` member, by the certificate profile.
-        if named != member.member:
-            raise CertificateValidationError(
-                f"The signer certificate names {named}, not {member.member}",
-                code="IncorrectCertificate",
-                detail={"signer": str(named), "client": str(member)},
-            )
+        loaded = self.current_configuration(now)
+        key = (cert.public_bytes(Encoding.DER), tuple(ocsp_ders), member.member)
+        known = self._signers.get(key, generation=loaded, now=now)
+        if known is not None:
+            return known
+        status = _verify_signer(cert, ocsp_ders, member, loaded.shared, now)
+        # Remembered only when every embedded response is one that verified
+        # as good: an unused candidate (say, a revoked answer not yet valid)
+        # could change the verdict later, so such a list is always re-checked.
+        if {s.der for s in status.statuses} == set(ocsp_ders):
+            window = valid_window(status.path, status.statuses, loaded.shared)
+            self._signers.put(key, status, generation=loaded, window=window)
+        return status
+
+
+def _verify_signer(
+    cert: x509.Certificate,
+    ocsp_ders: Sequence[bytes],
+    member: ClientId,
+    conf: SharedParameters,
+    now: dt.datetime,
+) -> SignerStatus:
+    _check_sign_usage(cert)
+    path = path_of(cert, conf, now)
+    ca = conf.approved_ca_for_issuer(path[-1])
+    if ca.authentication_only:
+        raise CertificateValidationError(
+            f"{ca.name} issues authentication certificates only",
+            code="IncorrectCertificate",
+        )
+    statuses = tuple(
+        verify_among(link, issuer, ocsp_ders, conf, now)
+        for link, issuer in itertools.pairwise(path)
+    )
+    subject = member_subject_from_certificate(cert, CertProfile.SIGN)
+    named = ClientId(subject.instance, subject.member_class, subject.member_code)
+    # PROTOCOLS.md §6.4: the signer certificate must belong to the
+    # ``client`` member, by the certificate profile.
+    if named != member.member:
+        raise CertificateValidationError(
+            f"The signer certificate names {named}, not {member.member}",
+            code="IncorrectCertificate",
+            detail={"signer": str(named), "client": str(member)},
+        )
+    return SignerStatus(member.member, cert, path, statuses)
 
 
 def _check_sign_usage(cert: x509.Certificate) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jplink.storage import Database, create_database, upgrade_database
+from jplink.storage import Database, open_component_database
 
 __all__ = ["MIGRATIONS", "open_database"]
 
@@ -13,21 +13,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 async def open_database(url: str) -> Database:
-    """Create the engine for ``url`` and migrate the schema to head.
+    """Open ``url`` with the schema migrated to head (the caller disposes of it).
 
-    Args:
-        url: a SQLAlchemy URL (``sqlite:///...`` or ``postgresql://...``).
-
-    Returns:
-        The ready database; the caller disposes of it.
-
-    Raises:
-        StorageError: an unsupported URL or a database failure.
+    See :func:`jplink.storage.open_component_database`, which raises
+    StorageError for an unsupported URL or a database failure.
     """
-    db = create_database(url)
-    try:
-        await upgrade_database(db, MIGRATIONS)
-    except BaseException:
-        await db.dispose()
-        raise
-    return db
+    return await open_component_database(url, MIGRATIONS)

@@ -109,8 +109,12 @@ class CertStatusPort(Protocol):
         member: ClientId,
         *,
         now: dt.datetime,
-    ) -> None:
-        """Raises unless ``cert`` is a valid, fresh sign certificate of ``member``."""
+    ) -> object:
+        """Raises unless ``cert`` is a valid, fresh sign certificate of ``member``.
+
+        Returns the verified status (a frozen result; the proxies need only
+        that no exception was raised).
+        """
         ...
 
 

@@ -20,13 +20,14 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from jplink.errors import JPLinkError, StorageError
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+_TABLE: Table = MessageLogRecord.__table__  # type: ignore[assignment]
 
 #: Upper bound of records written in one transaction.
 DEFAULT_MAX_RECORDS_PER_COMMIT = 1000
@@ -93,6 +96,18 @@ class LogEntry:
 
 def _text(data: bytes | None) -> str | None:
     return None if data is None else data.decode("utf-8")
+
+
+# A sender's certificate and OCSP responses are the same for many messages in
+# a row: their column values are computed once (bounded caches).
+@functools.lru_cache(maxsize=256)
+def _cert_sha256(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _ocsp_json(ders: tuple[bytes, ...]) -> str:
+    return json.dumps([base64.b64encode(d).decode("ascii") for d in ders])
 
 
 def log_entry(
@@ -150,10 +165,8 @@ def log_entry(
         ),
         hash_chain=_text(hash_chain),
         hash_chain_result=_text(hash_chain_result),
-        signer_cert_sha256=hashlib.sha256(signer_cert_der).hexdigest(),
-        ocsp_responses=json.dumps(
-            [base64.b64encode(d).decode("ascii") for d in ocsp_ders]
-        ),
+        signer_cert_sha256=_cert_sha256(signer_cert_der),
+        ocsp_responses=_ocsp_json(tuple(ocsp_ders)),
     )
 
 
@@ -232,9 +245,11 @@ class MessageLogWriter:
                 size += len(batch.rows)
             error: JPLinkError | None = None
             try:
+                # A Core INSERT of the table (executemany): the ORM's bulk
+                # path adds nothing here and costs more per row.
                 async with self._db.transaction() as session:
                     await session.execute(
-                        insert(MessageLogRecord),
+                        insert(_TABLE),
                         [row for batch in batches for row in batch.rows],
                     )
                 self.commits += 1

@@ -30,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from jplink.storage.audit import AuditLogColumns
+
 __all__ = [
     "AccessRight",
     "AuditEntry",
@@ -301,13 +303,8 @@ class MessageLogRecord(Base):
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class AuditEntry(Base):
+class AuditEntry(AuditLogColumns, Base):
     """Who changed what, when; written in the same transaction as the change."""
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(_BIGID, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(_TS, index=True)
-    actor: Mapped[str] = mapped_column(String(255))
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(Text)
-    detail: Mapped[str] = mapped_column(Text, default="{}")

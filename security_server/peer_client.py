@@ -127,6 +127,7 @@ class PeerTransport:
         self._certstatus = certstatus
         self._make_context = ssl_context
         self._identity: tuple[bytes, tuple[bytes, ...]] | None = None
+        self._objects: tuple[x509.Certificate, ...] = ()
         self._clock = clock
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -162,6 +163,13 @@ class PeerTransport:
         A new TLS context (and connection pool) is made only when the
         certificate or the CA set changed.
         """
+        objects = (chain[0], *ca_certs)
+        last = self._objects
+        if len(last) == len(objects) and all(
+            a is b for a, b in zip(last, objects, strict=True)
+        ):
+            return  # the very same certificate objects: nothing changed
+        self._objects = objects
         ident = (
             chain[0].fingerprint(hashes.SHA256()),
             tuple(c.fingerprint(hashes.SHA256()) for c in ca_certs),

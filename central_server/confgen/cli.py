@@ -6,68 +6,31 @@ calls :mod:`central_server.confgen.service` or :mod:`.keys`, nothing more.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import getpass
 import hashlib
-import json
 import os
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from jplink.config import resolve_home
+from jplink.cli_support import cli_actor, echo_json, utc_now
 from jplink.errors import StorageError
 from jplink.storage import Database
 
-from ..config import CentralConfig, load_central_config
-from ..db import open_database
+from .._cli_support import config_of, run
+from .._cli_support import home_option as _home
 from . import keys as conf_keys
 from .build import GeneratedConfiguration
 from .service import generate_anchor, generate_configuration
 
 __all__ = ["conf"]
 
-T = TypeVar("T")
-
-_home = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Instance directory (default: $JPLINK_CENTRAL_HOME, $JPLINK_HOME/central).",
-)
 _external = click.option(
     "--external",
     is_flag=True,
     help="The external configuration (externalconf, federation) instead.",
 )
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _config(home: Path | None) -> CentralConfig:
-    return load_central_config(resolve_home("central", home))
-
-
-def _run(config: CentralConfig, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = await open_database(config.db_url)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -113,12 +76,12 @@ def conf() -> None:
 )
 def generate(home: Path | None, out: Path | None) -> None:
     """Generate and sign the configuration from the registry once."""
-    config = _config(home)
+    config = config_of(home)
 
     async def work(db: Database) -> GeneratedConfiguration:
-        return await generate_configuration(db, config, now=_now())
+        return await generate_configuration(db, config, now=utc_now())
 
-    gen = _run(config, work)
+    gen = run(config, work)
     if out is not None:
         for name, directory in (
             ("internalconf", gen.internal),
@@ -128,18 +91,15 @@ def generate(home: Path | None, out: Path | None) -> None:
             _write_atomic(out / f"{name}.mime", head + directory.body)
         for location, data in gen.files.items():
             _write_atomic(out / location.lstrip("/"), data)
-    click.echo(
-        json.dumps(
-            {
-                "version": gen.version_id,
-                "expireDate": gen.expire_date.isoformat(),
-                "files": {
-                    loc: hashlib.sha512(data).hexdigest()
-                    for loc, data in gen.files.items()
-                },
+    echo_json(
+        {
+            "version": gen.version_id,
+            "expireDate": gen.expire_date.isoformat(),
+            "files": {
+                loc: hashlib.sha512(data).hexdigest() for loc, data in gen.files.items()
             },
-            indent=2,
-        )
+        },
+        ensure_ascii=True,
     )
 
 
@@ -148,12 +108,12 @@ def generate(home: Path | None, out: Path | None) -> None:
 @click.option("--private", "private", is_flag=True, help="private-params.xml")
 def show(home: Path | None, private: bool) -> None:
     """Print shared-params.xml (or private-params.xml) of the registry now."""
-    config = _config(home)
+    config = config_of(home)
 
     async def work(db: Database) -> GeneratedConfiguration:
-        return await generate_configuration(db, config, now=_now())
+        return await generate_configuration(db, config, now=utc_now())
 
-    gen = _run(config, work)
+    gen = run(config, work)
     name = "private-params.xml" if private else "shared-params.xml"
     data = next(d for loc, d in gen.files.items() if loc.endswith("/" + name))
     click.echo(data.decode("utf-8"), nl=False)
@@ -170,12 +130,12 @@ def show(home: Path | None, private: bool) -> None:
 )
 def anchor(home: Path | None, external: bool, out: Path) -> None:
     """Write the configuration anchor with every current verification cert."""
-    config = _config(home)
+    config = config_of(home)
 
     async def work(db: Database) -> bytes:
-        return await generate_anchor(db, config, external=external, now=_now())
+        return await generate_anchor(db, config, external=external, now=utc_now())
 
-    data = _run(config, work)
+    data = run(config, work)
     _write_atomic(out, data)
     click.echo(f"Wrote {out}")
     click.echo(f"SHA-256 (compare out of band): {hashlib.sha256(data).hexdigest()}")
@@ -191,17 +151,17 @@ def keys_group() -> None:
 @_external
 def keys_add(home: Path | None, external: bool) -> None:
     """Add a signing key (standby; the first one of its kind is active)."""
-    config = _config(home)
+    config = config_of(home)
     source = (
         conf_keys.SourceType.EXTERNAL if external else conf_keys.SourceType.INTERNAL
     )
 
     async def work(db: Database) -> conf_keys.SigningKeyInfo:
         return await conf_keys.add_signing_key(
-            db, _actor(), config.home, source, now=_now()
+            db, cli_actor(), config.home, source, now=utc_now()
         )
 
-    click.echo(json.dumps(_key_json(_run(config, work)), indent=2))
+    echo_json(_key_json(run(config, work)), ensure_ascii=True)
 
 
 @keys_group.command("activate")
@@ -209,12 +169,14 @@ def keys_add(home: Path | None, external: bool) -> None:
 @click.argument("key_id")
 def keys_activate(home: Path | None, key_id: str) -> None:
     """Make a key the signing key (distribute an anchor with it first)."""
-    config = _config(home)
+    config = config_of(home)
 
     async def work(db: Database) -> conf_keys.SigningKeyInfo:
-        return await conf_keys.activate_signing_key(db, _actor(), key_id, now=_now())
+        return await conf_keys.activate_signing_key(
+            db, cli_actor(), key_id, now=utc_now()
+        )
 
-    click.echo(json.dumps(_key_json(_run(config, work)), indent=2))
+    echo_json(_key_json(run(config, work)), ensure_ascii=True)
 
 
 @keys_group.command("remove")
@@ -222,14 +184,14 @@ def keys_activate(home: Path | None, key_id: str) -> None:
 @click.argument("key_id")
 def keys_remove(home: Path | None, key_id: str) -> None:
     """Remove a standby key and delete its key file."""
-    config = _config(home)
+    config = config_of(home)
 
     async def work(db: Database) -> conf_keys.SigningKeyInfo:
         return await conf_keys.remove_signing_key(
-            db, _actor(), config.home, key_id, now=_now()
+            db, cli_actor(), config.home, key_id, now=utc_now()
         )
 
-    info = _run(config, work)
+    info = run(config, work)
     click.echo(f"Removed configuration signing key {info.key_id}")
 
 
@@ -237,5 +199,5 @@ def keys_remove(home: Path | None, key_id: str) -> None:
 @_home
 def keys_list(home: Path | None) -> None:
     """List the signing keys (JSON; never the private keys)."""
-    found = _run(_config(home), conf_keys.list_signing_keys)
-    click.echo(json.dumps([_key_json(k) for k in found], indent=2))
+    found = run(config_of(home), conf_keys.list_signing_keys)
+    echo_json([_key_json(k) for k in found], ensure_ascii=True)

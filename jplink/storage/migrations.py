@@ -15,9 +15,9 @@ from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData
 
-from .db import Database
+from .db import Database, create_database
 
-__all__ = ["alembic_config", "run_env", "upgrade_database"]
+__all__ = ["alembic_config", "open_component_database", "run_env", "upgrade_database"]
 
 
 def alembic_config(script_location: Path) -> Config:
@@ -46,6 +46,29 @@ async def upgrade_database(
 
     async with db.engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+async def open_component_database(url: str, script_location: Path) -> Database:
+    """Create the engine for ``url`` and migrate the schema to head.
+
+    Args:
+        url: a SQLAlchemy URL (``sqlite:///...`` or ``postgresql://...``).
+        script_location: the component's Alembic script directory.
+
+    Returns:
+        The ready database; the caller disposes of it.
+
+    Raises:
+        StorageError: an unsupported URL or a database failure (the engine
+            is disposed of before the error propagates).
+    """
+    db = create_database(url)
+    try:
+        await upgrade_database(db, script_location)
+    except BaseException:
+        await db.dispose()
+        raise
+    return db
 
 
 def run_env(target_metadata: MetaData) -> None:

@@ -17,6 +17,29 @@ def _run(*args: str) -> Result:
     return CliRunner().invoke(root, list(args), catch_exceptions=False)
 
 
+def _issue(home: Path, csr: Path, profile: str, *more: str) -> Result:
+    """``jplink ca issue`` for member JP/COM/1234 (Acme KK)."""
+    return _run(
+        "ca",
+        "issue",
+        "--home",
+        str(home),
+        "--csr",
+        str(csr),
+        "--profile",
+        profile,
+        "--instance",
+        "JP",
+        "--member-class",
+        "COM",
+        "--member-code",
+        "1234",
+        "--member-name",
+        "Acme KK",
+        *more,
+    )
+
+
 def _openssl_csr(tmp_path: Path, subj: str, *, bits: int = 2048) -> Path:
     openssl = require_tool("openssl")
     csr = tmp_path / f"req-{bits}.csr"
@@ -67,28 +90,7 @@ def test_issue_list_revoke(home: Path, tmp_path: Path) -> None:
     openssl = require_tool("openssl")
     csr = _openssl_csr(tmp_path, "/C=JP/O=Acme KK/serialNumber=JP\\/COM\\/1234/CN=1234")
     out = tmp_path / "sign.pem"
-    result = _run(
-        "ca",
-        "issue",
-        "--home",
-        str(home),
-        "--csr",
-        str(csr),
-        "--profile",
-        "sign",
-        "--instance",
-        "JP",
-        "--member-class",
-        "COM",
-        "--member-code",
-        "1234",
-        "--member-name",
-        "Acme KK",
-        "--days",
-        "30",
-        "--out",
-        str(out),
-    )
+    result = _issue(home, csr, "sign", "--days", "30", "--out", str(out))
     assert result.exit_code == 0, result.output
     text = subprocess.run(
         [openssl, "x509", "-in", str(out), "-noout", "-text", "-serial"],
@@ -116,26 +118,7 @@ def test_issue_list_revoke(home: Path, tmp_path: Path) -> None:
 
     # Without --out the PEM goes to stdout.
     auth_csr = _openssl_csr(tmp_path, "/CN=ss1")
-    result = _run(
-        "ca",
-        "issue",
-        "--home",
-        str(home),
-        "--csr",
-        str(auth_csr),
-        "--profile",
-        "auth",
-        "--instance",
-        "JP",
-        "--member-class",
-        "COM",
-        "--member-code",
-        "1234",
-        "--member-name",
-        "Acme KK",
-        "--server-code",
-        "ss1",
-    )
+    result = _issue(home, auth_csr, "auth", "--server-code", "ss1")
     assert result.exit_code == 0, result.output
     assert "-----BEGIN CERTIFICATE-----" in result.stdout
 
@@ -167,47 +150,13 @@ def test_errors_are_one_line_messages(home: Path, tmp_path: Path) -> None:
     assert "CaExists" in again.output and "Traceback" not in again.output
 
     weak = _openssl_csr(tmp_path, "/CN=1234", bits=1024)
-    result = _run(
-        "ca",
-        "issue",
-        "--home",
-        str(home),
-        "--csr",
-        str(weak),
-        "--profile",
-        "sign",
-        "--instance",
-        "JP",
-        "--member-class",
-        "COM",
-        "--member-code",
-        "1234",
-        "--member-name",
-        "Acme KK",
-    )
+    result = _issue(home, weak, "sign")
     assert result.exit_code == 1
     assert "WeakKey" in result.output and "1024" in result.output
 
     garbage = tmp_path / "garbage.csr"
     garbage.write_bytes(b"\x00\x01garbage")
-    result = _run(
-        "ca",
-        "issue",
-        "--home",
-        str(home),
-        "--csr",
-        str(garbage),
-        "--profile",
-        "sign",
-        "--instance",
-        "JP",
-        "--member-class",
-        "COM",
-        "--member-code",
-        "1234",
-        "--member-name",
-        "Acme KK",
-    )
+    result = _issue(home, garbage, "sign")
     assert result.exit_code == 1 and "InvalidCsr" in result.output
 
     result = _run("ca", "revoke", "--home", str(home), "--serial", "abcdef")

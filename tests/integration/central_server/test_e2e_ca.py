@@ -12,84 +12,47 @@ import datetime as dt
 import subprocess
 
 import aiohttp
-import pytest
 
-ca_home = pytest.importorskip("ca_tsa.home")
-ca_app = pytest.importorskip("ca_tsa.app")
+from central_server.app import make_app, make_registration_app
+from central_server.config import CentralConfig
+from central_server.db import open_database
+from tests.conftest import require_tool
 
-from central_server import apikeys, registry  # noqa: E402
-from central_server.apikeys import Role  # noqa: E402
-from central_server.app import make_app, make_registration_app  # noqa: E402
-from central_server.config import CaSettings, CentralConfig  # noqa: E402
-from central_server.db import open_database  # noqa: E402
-from tests.conftest import require_tool  # noqa: E402
+from .conftest import (
+    INSTANCE,
+    RealCa,
+    approve_certificate_request,
+    approve_member_request,
+    init_with_officer,
+)
+from .helpers import make_csr_pem
 
-from .conftest import CLASSES, INSTANCE  # noqa: E402
-from .helpers import make_csr_pem  # noqa: E402
 
-
-async def test_csr_issued_by_the_real_ca(aiohttp_server, aiohttp_client, tmp_path):
+async def test_csr_issued_by_the_real_ca(
+    aiohttp_client, tmp_path, real_ca: RealCa
+) -> None:
     now = dt.datetime.now(dt.UTC)
-    ca_config = ca_home.init_ca_home(tmp_path / "ca", now=now - dt.timedelta(hours=1))
-    ca_server = await aiohttp_server(ca_app.make_app(ca_config))
-    key_file = tmp_path / "central" / "ca-api-key"
-    key_file.parent.mkdir()
-    key_file.write_text(ca_home.read_api_key(ca_config))
-    key_file.chmod(0o600)
-    config = CentralConfig(
-        home=tmp_path / "central",
-        ca=CaSettings(url=str(ca_server.make_url("/")), api_key_file=key_file),
-    )
+    ca_server = real_ca.server
+    config = CentralConfig(home=tmp_path / "central", ca=real_ca.settings)
     db = await open_database(config.db_url)
     try:
-        await registry.initialize(
-            db, "t", instance=INSTANCE, member_classes=CLASSES, now=now
-        )
-        _i, officer = await apikeys.create_api_key(
-            db, "t", name="ro", role=Role.REGISTRATION_OFFICER, now=now
-        )
+        auth = await init_with_officer(db, now)
     finally:
         await db.dispose()
     admin = await aiohttp_client(make_app(config))
     public = await aiohttp_client(make_registration_app(config))
-    auth = {"Authorization": f"Bearer {officer}"}
 
-    resp = await public.post(
-        "/register/v1/member-requests",
-        json={
-            "adminEmail": "it@acme.example.jp",
-            "organisationName": "Acme Corp",
-            "memberClass": "COM",
-            "memberCode": "1234",
-        },
-    )
-    mreq = await resp.json()
-    resp = await admin.post(
-        f"/api/v1/member-requests/{mreq['id']}/approve", headers=auth
-    )
-    assert resp.status == 200, await resp.text()
-
-    resp = await public.post(
-        "/register/v1/certificate-requests",
-        json={
+    await approve_member_request(public, admin, auth)
+    state = await approve_certificate_request(
+        public,
+        admin,
+        auth,
+        {
             "usage": "sign",
             "member": f"MEMBER:{INSTANCE}/COM/1234",
             "csr": make_csr_pem("1234", o="Acme Corp"),
         },
     )
-    assert resp.status == 201, await resp.text()
-    creq = await resp.json()
-    resp = await admin.post(
-        f"/api/v1/certificate-requests/{creq['id']}/approve", headers=auth
-    )
-    assert resp.status == 200, await resp.text()
-    state = await (
-        await public.get(
-            f"/register/v1/certificate-requests/{creq['id']}",
-            headers={"Authorization": f"Bearer {creq['token']}"},
-        )
-    ).json()
-    assert state["status"] == "approved"
 
     async with (
         aiohttp.ClientSession() as session,

@@ -17,35 +17,32 @@ import datetime as dt
 import subprocess
 
 import aiohttp
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-ca_home = pytest.importorskip("ca_tsa.home")
-ca_app = pytest.importorskip("ca_tsa.app")
-
-from central_server import apikeys, registry, servers  # noqa: E402
-from central_server.apikeys import Role  # noqa: E402
-from central_server.app import make_app, make_registration_app  # noqa: E402
-from central_server.confgen import (  # noqa: E402
+from central_server import registry, servers
+from central_server.app import make_app, make_registration_app
+from central_server.confgen import (
     SourceType,
     add_signing_key,
     generate_anchor,
 )
-from central_server.config import (  # noqa: E402
-    CaSettings,
-    CentralConfig,
-    PublisherSettings,
-)
-from central_server.db import open_database  # noqa: E402
-from central_server.publisher import make_publisher_app  # noqa: E402
-from jplink.clients.globalconf import fetch_global_configuration  # noqa: E402
-from jplink.globalconf import auth_cert_hash, parse_configuration_anchor  # noqa: E402
-from jplink.identifiers import ClientId, SecurityServerId  # noqa: E402
-from tests.conftest import require_tool  # noqa: E402
+from central_server.config import CentralConfig, PublisherSettings
+from central_server.db import open_database
+from central_server.publisher import make_publisher_app
+from jplink.clients.globalconf import fetch_global_configuration
+from jplink.globalconf import auth_cert_hash, parse_configuration_anchor
+from jplink.identifiers import ClientId, SecurityServerId
+from tests.conftest import require_tool
 
-from .conftest import CLASSES, INSTANCE  # noqa: E402
-from .helpers import make_csr_pem  # noqa: E402
+from .conftest import (
+    INSTANCE,
+    RealCa,
+    approve_certificate_request,
+    approve_member_request,
+    init_with_officer,
+)
+from .helpers import make_csr_pem
 
 
 def _signed_part(body: bytes) -> tuple[bytes, bytes]:
@@ -58,72 +55,35 @@ def _signed_part(body: bytes) -> tuple[bytes, bytes]:
 
 
 async def test_member_to_downloaded_configuration(
-    aiohttp_server, aiohttp_client, tmp_path
+    aiohttp_server, aiohttp_client, tmp_path, real_ca: RealCa
 ):
     now = dt.datetime.now(dt.UTC)
-    ca_config = ca_home.init_ca_home(tmp_path / "ca", now=now - dt.timedelta(hours=1))
-    ca_server = await aiohttp_server(ca_app.make_app(ca_config))
-    key_file = tmp_path / "central" / "ca-api-key"
-    key_file.parent.mkdir()
-    key_file.write_text(ca_home.read_api_key(ca_config))
-    key_file.chmod(0o600)
     config = CentralConfig(
         home=tmp_path / "central",
-        ca=CaSettings(url=str(ca_server.make_url("/")), api_key_file=key_file),
+        ca=real_ca.settings,
         publisher=PublisherSettings(poll_seconds=0.1),
     )
     db = await open_database(config.db_url)
     try:
-        await registry.initialize(
-            db, "t", instance=INSTANCE, member_classes=CLASSES, now=now
-        )
-        _i, officer = await apikeys.create_api_key(
-            db, "t", name="ro", role=Role.REGISTRATION_OFFICER, now=now
-        )
+        auth = await init_with_officer(db, now)
         admin = await aiohttp_client(make_app(config))
         public = await aiohttp_client(make_registration_app(config))
-        auth = {"Authorization": f"Bearer {officer}"}
 
         # 1. Member-code request and approval.
-        resp = await public.post(
-            "/register/v1/member-requests",
-            json={
-                "adminEmail": "it@acme.example.jp",
-                "organisationName": "Acme Corp",
-                "memberClass": "COM",
-                "memberCode": "1234",
-            },
-        )
-        assert resp.status == 201, await resp.text()
-        mreq = await resp.json()
-        resp = await admin.post(
-            f"/api/v1/member-requests/{mreq['id']}/approve", headers=auth
-        )
-        assert resp.status == 200, await resp.text()
+        await approve_member_request(public, admin, auth)
 
         # 2. Auth CSR request, approved: the real CA issues it.
-        resp = await public.post(
-            "/register/v1/certificate-requests",
-            json={
+        state = await approve_certificate_request(
+            public,
+            admin,
+            auth,
+            {
                 "usage": "auth",
                 "member": f"MEMBER:{INSTANCE}/COM/1234",
                 "serverCode": "ss1",
                 "csr": make_csr_pem("ss1", o="Acme Corp"),
             },
         )
-        assert resp.status == 201, await resp.text()
-        creq = await resp.json()
-        resp = await admin.post(
-            f"/api/v1/certificate-requests/{creq['id']}/approve", headers=auth
-        )
-        assert resp.status == 200, await resp.text()
-        state = await (
-            await public.get(
-                f"/register/v1/certificate-requests/{creq['id']}",
-                headers={"Authorization": f"Bearer {creq['token']}"},
-            )
-        ).json()
-        assert state["status"] == "approved"
         auth_cert = x509.load_pem_x509_certificate(state["certificate"].encode())
 
         # 3. The server, its auth cert, a subsystem and the management service.

@@ -34,7 +34,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
@@ -86,6 +85,7 @@ from security_server.config import CONFIG_FILE, SecurityServerConfig, load_ss_co
 from security_server.db import open_database
 from security_server.serve import running
 from security_server.states import ClientState
+from tests.support.ca_api import CaApiClient
 
 from .helpers import INSTANCE, PIN, make_anchor, make_wsdl
 
@@ -114,47 +114,10 @@ class Clock:
 
 
 @dataclass
-class CaClient:
-    """The CA's enrolment API, used as an operator would."""
+class CaClient(CaApiClient):
+    """The CA's enrolment API, used as an operator would, and its material."""
 
-    server: TestServer
-    http: aiohttp.ClientSession
-    api_key: str
     material: CaMaterial
-
-    @property
-    def ocsp_url(self) -> str:
-        return str(self.server.make_url("/ocsp"))
-
-    async def issue(
-        self, profile: CertProfile, subject: MemberSubject, csr: bytes
-    ) -> x509.Certificate:
-        body = {
-            "csr": csr.decode(),
-            "profile": profile.value,
-            "instance": subject.instance,
-            "member_class": subject.member_class,
-            "member_code": subject.member_code,
-            "member_name": subject.member_name,
-        }
-        if subject.server_code:
-            body["server_code"] = subject.server_code
-        async with self.http.post(
-            self.server.make_url("/api/v1/certificates"),
-            json=body,
-            headers={"Authorization": f"Bearer {self.api_key}"},
-        ) as resp:
-            assert resp.status == 201, await resp.text()
-            data = await resp.json()
-        return x509.load_pem_x509_certificate(data["certificate"].encode())
-
-    async def revoke(self, cert: x509.Certificate) -> None:
-        async with self.http.post(
-            self.server.make_url(f"/api/v1/certificates/{cert.serial_number:x}/revoke"),
-            json={"reason": "keyCompromise"},
-            headers={"Authorization": f"Bearer {self.api_key}"},
-        ) as resp:
-            assert resp.status == 200, await resp.text()
 
 
 @dataclass

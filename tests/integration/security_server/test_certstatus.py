@@ -138,7 +138,7 @@ async def test_ca_down_keeps_the_old_good_response_until_stale(world: World) -> 
     await world.refresher.refresh_now(now=now)
     before = await _cached(world, cert_sha256(world.sign_cert))
     assert before is not None
-    await world.ca.ca.close()
+    await world.ca.server.close()
 
     later = now + dt.timedelta(minutes=20)
     report = await world.refresher.refresh_now(now=later)

@@ -20,7 +20,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -47,6 +46,7 @@ from security_server.certstatus import CertificateStatus
 from security_server.config import SecurityServerConfig
 from security_server.ocsp_refresher import OcspRefresher
 from security_server.softtoken import TokenLogin
+from tests.support.ca_api import CaApiClient as CaClient
 from tests.support.pki import make_csr
 
 from .conftest import Server
@@ -64,49 +64,6 @@ from .helpers import (
 OTHER_NAME = "Provider Ltd"
 SS1 = SecurityServerId(INSTANCE, "COM", "1111", SERVER_CODE)
 SS2 = SecurityServerId(INSTANCE, "COM", "2222", "ss2")
-
-
-@dataclass
-class CaClient:
-    """The CA's enrolment API, used as an operator would."""
-
-    ca: TestServer
-    http: aiohttp.ClientSession
-    api_key: str
-
-    @property
-    def ocsp_url(self) -> str:
-        return str(self.ca.make_url("/ocsp"))
-
-    async def issue(
-        self, profile: CertProfile, subject: MemberSubject, csr: bytes
-    ) -> x509.Certificate:
-        body = {
-            "csr": csr.decode(),
-            "profile": profile.value,
-            "instance": subject.instance,
-            "member_class": subject.member_class,
-            "member_code": subject.member_code,
-            "member_name": subject.member_name,
-        }
-        if subject.server_code:
-            body["server_code"] = subject.server_code
-        async with self.http.post(
-            self.ca.make_url("/api/v1/certificates"),
-            json=body,
-            headers={"Authorization": f"Bearer {self.api_key}"},
-        ) as resp:
-            assert resp.status == 201, await resp.text()
-            data = await resp.json()
-        return x509.load_pem_x509_certificate(data["certificate"].encode())
-
-    async def revoke(self, cert: x509.Certificate) -> None:
-        async with self.http.post(
-            self.ca.make_url(f"/api/v1/certificates/{cert.serial_number:x}/revoke"),
-            json={"reason": "keyCompromise"},
-            headers={"Authorization": f"Bearer {self.api_key}"},
-        ) as resp:
-            assert resp.status == 200, await resp.text()
 
 
 class ConfBox:

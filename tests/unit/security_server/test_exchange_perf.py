@@ -1,0 +1,82 @@
+"""The exchange's caches of trust decisions never outlive what they cache."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from security_server.exchange_trust_cache import TrustCache
+
+
+def _window(now: dt.datetime, seconds: int) -> tuple[dt.datetime, dt.datetime]:
+    return now - dt.timedelta(seconds=1), now + dt.timedelta(seconds=seconds)
+
+
+def test_hit_only_inside_the_window(now: dt.datetime) -> None:
+    conf = object()
+    cache: TrustCache[str] = TrustCache()
+    cache.put(b"cert+ocsp", "verified", generation=conf, window=_window(now, 60))
+
+    assert cache.get(b"cert+ocsp", generation=conf, now=now) == "verified"
+    limit = now + dt.timedelta(seconds=60)
+    assert cache.get(b"cert+ocsp", generation=conf, now=limit) == "verified"
+    # One microsecond past the freshness limit the check must run again.
+    later = limit + dt.timedelta(microseconds=1)
+    assert cache.get(b"cert+ocsp", generation=conf, now=later) is None
+    # Before the window opens (a clock set back) as well.
+    earlier = now - dt.timedelta(seconds=2)
+    assert cache.get(b"cert+ocsp", generation=conf, now=earlier) is None
+
+
+def test_the_key_is_the_exact_input(now: dt.datetime) -> None:
+    conf = object()
+    cache: TrustCache[str] = TrustCache()
+    key = (b"cert", (b"ocsp-good",), "COM/1111")
+    cache.put(key, "verified", generation=conf, window=_window(now, 60))
+
+    # Another response list (say, with a revoked answer added) is not a hit.
+    other = (b"cert", (b"ocsp-good", b"ocsp-revoked"), "COM/1111")
+    assert cache.get(other, generation=conf, now=now) is None
+    # Nor is the same certificate for another member.
+    assert (
+        cache.get((b"cert", (b"ocsp-good",), "COM/2222"), generation=conf, now=now)
+        is None
+    )
+    assert cache.get(key, generation=conf, now=now) == "verified"
+
+
+def test_a_new_configuration_forgets_everything(now: dt.datetime) -> None:
+    old, new = object(), object()
+    cache: TrustCache[str] = TrustCache()
+    cache.put(b"k", "verified", generation=old, window=_window(now, 60))
+
+    assert cache.get(b"k", generation=new, now=now) is None
+    assert len(cache) == 0
+    # ... and the old configuration's entries do not come back.
+    assert cache.get(b"k", generation=old, now=now) is None
+
+
+def test_bounded_and_clearable(now: dt.datetime) -> None:
+    conf = object()
+    cache: TrustCache[int] = TrustCache(max_entries=3)
+    for i in range(3):
+        cache.put(i, i, generation=conf, window=_window(now, 60))
+    assert len(cache) == 3
+    cache.put(3, 3, generation=conf, window=_window(now, 60))
+    assert len(cache) == 1
+    assert cache.get(3, generation=conf, now=now) == 3
+    cache.clear()
+    assert cache.get(3, generation=conf, now=now) is None
+
+
+def test_an_empty_window_is_not_stored(now: dt.datetime) -> None:
+    conf = object()
+    cache: TrustCache[str] = TrustCache()
+    cache.put(b"k", "v", generation=conf, window=(now, now - dt.timedelta(seconds=1)))
+    assert len(cache) == 0
+
+
+def test_misuse() -> None:
+    with pytest.raises(ValueError):
+        TrustCache(max_entries=0)
