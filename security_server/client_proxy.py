@@ -16,8 +16,6 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from jplink.errors import JPLinkError, MalformedMessage, NotFound, RemoteProtocolError
 from jplink.globalconf.model import SecurityServer, SharedParameters
 from jplink.protocol.mime import build_multipart, make_boundary
@@ -41,7 +39,7 @@ from .exchange import (
 )
 from .exchange_access import ServerConfView
 from .exchange_ports import CertStatusPort, ConfProvider
-from .messagelog import LogEntry, MessageLogWriter, entry_for, log_entry
+from .messagelog import LogEntry, MessageLogWriter, entry_for, received_entry
 from .peer_client import PeerTransport
 from .signer import BatchSigner
 from .states import LogDirection, LogSide
@@ -226,18 +224,14 @@ class ClientProxy:
                 "The response's header does not echo the request",
                 code="InconsistentResponse",
             )
-        entry = log_entry(
+        entry = received_entry(
+            message,
+            verified,
             query_id=request.id,
             client=request.client,
             service=request.service,
             direction=LogDirection.RESPONSE,
             side=LogSide.CLIENT_PROXY,
-            soap=message.soap,
-            signature_xml=message.signature,
-            hash_chain=message.hash_chain,
-            hash_chain_result=message.hash_chain_result,
-            signer_cert_der=verified.signer_certificate.public_bytes(Encoding.DER),
-            ocsp_ders=verified.ocsp_responses,
             mode=self._log.mode,
             x_request_id=request_id,
             now=now,

@@ -27,11 +27,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from jplink.errors import JPLinkError, StorageError
 from jplink.identifiers import ClientId, ServiceId
+from jplink.protocol.transport import TransportMessage
+from jplink.security.signature import VerifiedSignature
 from jplink.storage import Database
 
 from .config import MessageLogMode
@@ -43,7 +46,9 @@ __all__ = [
     "DEFAULT_MAX_RECORDS_PER_COMMIT",
     "LogEntry",
     "MessageLogWriter",
+    "entry_for",
     "log_entry",
+    "received_entry",
 ]
 
 _log = logging.getLogger(__name__)
@@ -181,6 +186,23 @@ def entry_for(
         hash_chain_result=signed.signature.hash_chain_result,
         signer_cert_der=signed.signer_cert_der,
         ocsp_ders=signed.ocsp_ders,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def received_entry(
+    message: TransportMessage,
+    verified: VerifiedSignature,
+    **fields: object,
+) -> LogEntry:
+    """Shorthand of :func:`log_entry` for a message a peer signed and we verified."""
+    return log_entry(
+        soap=message.soap,
+        signature_xml=message.signature,
+        hash_chain=message.hash_chain,
+        hash_chain_result=message.hash_chain_result,
+        signer_cert_der=verified.signer_certificate.public_bytes(Encoding.DER),
+        ocsp_ders=verified.ocsp_responses,
         **fields,  # type: ignore[arg-type]
     )
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from jplink.clients.http import map_transport_errors, read_body
 from jplink.errors import (
@@ -60,7 +59,7 @@ from .exchange import (
 )
 from .exchange_access import ServerConfView, ServiceTarget
 from .exchange_ports import CertStatusPort, ConfProvider
-from .messagelog import MessageLogWriter, entry_for, log_entry
+from .messagelog import MessageLogWriter, entry_for, received_entry
 from .signer import BatchSigner
 from .states import LogDirection, LogSide
 
@@ -215,18 +214,14 @@ class ServerProxy:
             now=now,
         )
         request_id = headers.get(TransportHeader.REQUEST_ID.value)
-        request_entry = log_entry(
+        request_entry = received_entry(
+            message,
+            verified,
             query_id=request.id,
             client=request.client,
             service=request.service,
             direction=LogDirection.REQUEST,
             side=LogSide.SERVER_PROXY,
-            soap=message.soap,
-            signature_xml=message.signature,
-            hash_chain=message.hash_chain,
-            hash_chain_result=message.hash_chain_result,
-            signer_cert_der=verified.signer_certificate.public_bytes(Encoding.DER),
-            ocsp_ders=verified.ocsp_responses,
             mode=self._log.mode,
             x_request_id=request_id,
             now=now,
