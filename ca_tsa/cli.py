@@ -7,8 +7,6 @@ enrolment API; errors (``JPLinkError``) are rendered once by the root command.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,6 +16,7 @@ import click
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from jplink.cli_support import run_with_database, utc_now
 from jplink.config import resolve_home
 from jplink.security.certs import MemberSubject
 from jplink.storage import Database
@@ -25,6 +24,7 @@ from jplink.storage import Database
 from . import service
 from .config import CaTsaConfig, load_ca_config
 from .home import init_ca_home, load_ca_material, read_api_key
+from .models import MIGRATIONS
 from .repositories import CertificateRecord
 
 __all__ = ["ca"]
@@ -46,18 +46,7 @@ home_option = click.option(
 
 
 def _with_db(config: CaTsaConfig, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def run() -> T:
-        db = await service.open_database(config)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return run_with_database(config.db_url, MIGRATIONS, work)
 
 
 @click.group("ca")
@@ -105,7 +94,7 @@ def init_cmd(
         ocsp_url=ocsp_url,
         api_port=api_port,
         tsa_port=tsa_port,
-        now=_now(),
+        now=utc_now(),
         validity_days=validity_days,
         force=force,
         database_url=database_url,
@@ -161,7 +150,9 @@ def issue_cmd(
     )
     record = _with_db(
         config,
-        lambda db: service.issue_certificate(db, config, material, request, now=_now()),
+        lambda db: service.issue_certificate(
+            db, config, material, request, now=utc_now()
+        ),
     )
     pem = record.certificate().public_bytes(Encoding.PEM)
     if out is None:
@@ -186,7 +177,7 @@ def revoke_cmd(home: str | None, serial: str, reason: str) -> None:
     number = service.parse_serial(serial)
     flag = service.parse_reason(reason)
     record = _with_db(
-        config, lambda db: service.revoke_certificate(db, number, flag, now=_now())
+        config, lambda db: service.revoke_certificate(db, number, flag, now=utc_now())
     )
     click.echo(f"revoked {record.serial_hex} ({reason}) at {record.revoked_at}")
 
