@@ -36,6 +36,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.ports import free_port
+
 JPLINK = [sys.executable, "-m", "jplink.cli"]
 ROWS = 10_000
 NS = "http://jplink.example/adapter/BENCH"
@@ -84,12 +86,6 @@ SOAP = """<?xml version="1.0" encoding="UTF-8"?>
 <i:serviceVersion>v1</i:serviceVersion></x:service>
 <x:id>bench-{n}</x:id><x:protocolVersion>4.0</x:protocolVersion></e:Header>
 <e:Body><b:{code}><b:{param}>{value}</b:{param}></b:{code}></e:Body></e:Envelope>"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:

@@ -34,14 +34,9 @@ from central_server.confgen import SourceType, add_signing_key, generate_configu
 from central_server.config import CentralConfig
 from central_server.db import open_database
 from jplink.identifiers import ClientId
+from tests.support.ports import free_port
 
 INSTANCE = "BENCH"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def populate(config: CentralConfig, members: int) -> None:

@@ -40,14 +40,9 @@ from jplink.security.ocsp import (
     build_ocsp_request,
     parse_ocsp_response,
 )
+from tests.support.ports import free_port
 
 JPLINK = [sys.executable, "-m", "jplink.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:

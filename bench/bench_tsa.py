@@ -33,17 +33,12 @@ from jplink.security.tsp import (
     build_timestamp_request,
     verify_timestamp_response,
 )
+from tests.support.ports import free_port
 
 #: The same CLI an operator runs; ``-m`` keeps the repository importable.
 JPLINK = [sys.executable, "-m", "jplink.cli"]
 REPO = Path(__file__).resolve().parents[1]
 GRANTED = b"\x30\x03\x02\x01\x00"  # PKIStatusInfo { status granted }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.ports import free_port as _free_port
+
 __all__ = ["PostgresServer", "find_pg_bin", "running_postgres"]
 
 
@@ -34,12 +36,6 @@ def find_pg_bin() -> Path | None:
         return Path(candidates[0]).parent
     found = shutil.which("initdb")
     return Path(found).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

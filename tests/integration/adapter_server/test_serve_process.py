@@ -15,6 +15,7 @@ import pytest
 from lxml import etree
 
 from tests.conftest import require_tool
+from tests.support.ports import free_port as _free_port
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +38,6 @@ REQUEST = """<?xml version="1.0" encoding="UTF-8"?>
 <xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header>
 <SOAP-ENV:Body><m:municipalityByCode><m:code>131016</m:code></m:municipalityByCode>
 </SOAP-ENV:Body></SOAP-ENV:Envelope>"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _jplink(*args: str) -> str:

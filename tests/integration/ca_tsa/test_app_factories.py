@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from ca_tsa.config import CaTsaConfig
 from ca_tsa.home import init_ca_home, read_api_key
 from tests.conftest import require_tool
 from tests.support.pki import make_csr
+from tests.support.ports import free_port as _free_port
 
 MEMBER = {
     "instance": "JP",
@@ -149,12 +149,6 @@ async def test_tsa_app_answers_openssl(
     )
     assert code == 0, out
     assert "Verification: OK" in out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow

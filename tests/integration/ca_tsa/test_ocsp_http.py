@@ -36,16 +36,11 @@ from jplink.security.ocsp import (
     verify_ocsp_response,
 )
 from tests.conftest import require_tool
+from tests.support.ports import free_port as _free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.openssl]
 
 JPLINK = [sys.executable, "-m", "jplink.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -24,16 +24,11 @@ import pytest
 from ca_tsa.home import init_ca_home, load_ca_material
 from jplink.security.tsp import build_timestamp_request, verify_timestamp_response
 from tests.conftest import require_tool
+from tests.support.ports import free_port as _free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.openssl]
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -11,7 +11,6 @@ answers with the wall clock, so these tests run on the wall clock too.
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import uuid
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from jplink.protocol.faults import parse_fault  # noqa: E402
 from jplink.protocol.management import ManagementSigner  # noqa: E402
 from jplink.security.certs import CertProfile, MemberSubject  # noqa: E402
 from jplink.security.ocsp import build_ocsp_request  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 from tests.unit.jplink.protocol.test_management_helpers import (  # noqa: E402
     OWNER,
     PROVIDER,
@@ -101,9 +101,7 @@ async def ca(aiohttp_server, tmp_path):
 
 def _dead_url() -> str:
     """A loopback URL nobody listens on (the port was just released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     return f"http://127.0.0.1:{port}/ocsp"
 
 

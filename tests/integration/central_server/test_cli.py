@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from central_server import member_requests
 from central_server.config import load_central_config
 from central_server.db import open_database
 from jplink.cli import root
+from tests.support.ports import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -124,12 +124,6 @@ def test_strict_config_and_missing_home(tmp_path, home):
     assert out.exit_code == 1 and "unknown key(s) colour" in out.output
     out = _cli("servers", "list", "--home", str(tmp_path / "nothing"))
     assert out.exit_code == 1 and "does not exist" in out.output
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_serve_answers_on_both_ports(home):

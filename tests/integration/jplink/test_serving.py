@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from jplink.serving import run_workers
+from tests.support.ports import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -41,12 +42,6 @@ _SERVER = textwrap.dedent(
     sys.exit(run_workers([site], workers=workers, prepare=prepare))
     """
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[str]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -86,6 +85,7 @@ from security_server.db import open_database
 from security_server.serve import running
 from security_server.states import ClientState
 from tests.support.ca_api import CaApiClient
+from tests.support.ports import free_port
 
 from .helpers import INSTANCE, PIN, make_anchor, make_wsdl
 
@@ -95,12 +95,6 @@ SERVICE_CODE = "getTrades"
 
 def real_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Clock:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
 import aiohttp
@@ -27,6 +26,7 @@ from jplink.clients import (
 from jplink.clients.http import map_transport_errors, request_json
 from jplink.errors import InvalidRequest, MalformedMessage, TransportError
 from jplink.security.certs import CertProfile, MemberSubject
+from tests.support.ports import free_port as _free_port
 
 SUBJECT = MemberSubject("JP-TEST", "COM", "1234", "Acme Corp")
 
@@ -159,12 +159,6 @@ async def test_http_client_against_a_server(aiohttp_server, issued):
     assert got.serial == issued.serial
     assert seen["auth"] == "Bearer k3y"
     assert seen["body"]["member_code"] == "1234"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_connection_refused_becomes_transport_error():

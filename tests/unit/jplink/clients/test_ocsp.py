@@ -7,8 +7,6 @@ job (tested with the real responder in the central-server tests).
 
 from __future__ import annotations
 
-import socket
-
 import aiohttp
 import pytest
 from aiohttp import web
@@ -20,6 +18,7 @@ from jplink.clients.ocsp import (
     FakeOcspClient,
 )
 from jplink.errors import TransportError
+from tests.support.ports import free_port
 
 REQUEST = b"\x30\x03\x02\x01\x00"
 ANSWER = b"\x30\x03\x0a\x01\x00"
@@ -92,9 +91,7 @@ async def test_non_ocsp_answers_are_transport_errors(
 
 
 async def test_unreachable_responder_is_a_transport_error(session):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}/ocsp"
     with pytest.raises(TransportError, match=f"OCSP responder {url}"):
         await AiohttpOcspClient(session, timeout=5).fetch(url, REQUEST)
