@@ -88,7 +88,11 @@ def root(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
     try:
-        root.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # Without standalone mode click *returns* the code of ``ctx.exit(n)``
+        # instead of raising: it must become the process's exit status.
+        result = root.main(
+            args=list(argv) if argv is not None else None, standalone_mode=False
+        )
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -97,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
     return 0
 
 

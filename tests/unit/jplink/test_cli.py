@@ -31,3 +31,20 @@ def test_errors_become_one_line_messages(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_unknown_command_is_a_usage_error() -> None:
     assert cli.main(["no-such-component"]) == 2
+
+
+def test_ctx_exit_code_becomes_the_exit_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A verifier's verdict is its exit code: "invalid" must not exit 0.
+    @click.command()
+    @click.pass_context
+    def verdict(ctx: click.Context) -> None:
+        ctx.exit(3)
+
+    @click.command()
+    def fine() -> None:
+        click.echo("ok")
+
+    commands = {**cli.root.commands, "verdict": verdict, "fine": fine}
+    monkeypatch.setattr(cli.root, "commands", commands)
+    assert cli.main(["verdict"]) == 3
+    assert cli.main(["fine"]) == 0
