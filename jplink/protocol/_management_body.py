@@ -219,22 +219,14 @@ def _text(element: etree._Element, wire: str) -> str:
     return text
 
 
-def check_address(address: str) -> str:
-    """Refuse an address that is neither an IP address nor a DNS name.
-
-    X-Road's ``assertAddress`` accepts ``InetAddresses.isInetAddress`` or a
-    valid (IDN) domain name, and answers ``InvalidRequest`` otherwise.
-
-    Raises:
-        InvalidRequest: not an IP address or host name.
-    """
+def _check_host(host: str, address: str) -> None:
     try:
-        ipaddress.ip_address(address)
-        return address
+        ipaddress.ip_address(host)
+        return
     except ValueError:
         pass
     try:
-        ascii_name = address.encode("idna").decode("ascii").rstrip(".")
+        ascii_name = host.encode("idna").decode("ascii").rstrip(".")
     except UnicodeError:
         ascii_name = ""
     labels = ascii_name.split(".")
@@ -244,6 +236,38 @@ def check_address(address: str) -> str:
         or not all(map(_LABEL.fullmatch, labels))
     ):
         raise InvalidRequest(f"Invalid server address {address!r}")
+
+
+def _split_port(address: str) -> tuple[str, int | None]:
+    if address.startswith("[") and "]:" in address:  # [IPv6]:port
+        host, _, port = address[1:].partition("]:")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise InvalidRequest(f"Invalid server address {address!r}") from None
+    elif address.count(":") == 1:  # host:port (a bare IPv6 has several colons)
+        host, _, port = address.partition(":")
+    else:
+        return address, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidRequest(f"Invalid server address {address!r}")
+    return host, int(port)
+
+
+def check_address(address: str) -> str:
+    """Refuse an address that is neither an IP address nor a DNS name.
+
+    X-Road's ``assertAddress`` accepts ``InetAddresses.isInetAddress`` or a
+    valid (IDN) domain name, and answers ``InvalidRequest`` otherwise.
+    JP-LINK also accepts a port after it (``host:5501``, ``[::1]:5501``):
+    servers that share one host (test and demo networks) cannot all listen
+    on 5500, and the global configuration carries the address as given.
+
+    Raises:
+        InvalidRequest: not an IP address or host name, or a bad port.
+    """
+    host, _port = _split_port(address)
+    _check_host(host, address)
     return address
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterator
+import re
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
@@ -46,37 +46,37 @@ class _Span:
     end: int  # one past the end tag (or the empty-element tag)
 
 
+# The rest of a tag after its "<": anything up to ">" outside quoted values.
+_TAG_REST = re.compile(rb"""(?:[^"'>]|"[^"]*"|'[^']*')*>""")
+
+
 def _tag_end(data: bytes, pos: int) -> int:
-    quote = 0
-    while pos < len(data):
-        char = data[pos]
-        if quote:
-            quote = 0 if char == quote else quote
-        elif char in b"\"'":
-            quote = char
-        elif char == ord(">"):
-            return pos + 1
-        pos += 1
-    raise MalformedMessage("Unterminated tag")
+    match = _TAG_REST.match(data, pos)
+    if match is None:
+        raise MalformedMessage("Unterminated tag")
+    return match.end()
 
 
 def _skip_special(data: bytes, lt: int) -> int:
     """End of a comment, CDATA section or PI starting at ``lt``, else 0."""
+    if data[lt + 1 : lt + 2] not in (b"!", b"?"):
+        return 0
     for opener, closer in ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>")):
         if data.startswith(opener, lt):
             return data.index(closer, lt + len(opener)) + len(closer)
     return 0
 
 
-def _child_spans(data: bytes, path: tuple[int, ...]) -> Iterator[tuple[int, _Span]]:
-    """Yield (index, span) of the element children of the element at ``path``.
+def _header_layout(data: bytes, h_index: int) -> tuple[_Span, dict[int, _Span]]:
+    """The span of the root's ``h_index``-th element child and its children's.
 
-    ``path`` lists element-child indexes below the root (``()`` is the root
-    itself, ``(h,)`` its h-th element child). The input has already been
-    parsed by lxml, so it is well-formed: outside comments, CDATA, PIs and
-    attribute values every ``<`` starts markup.
+    The input has already been parsed by lxml, so it is well-formed: outside
+    comments, CDATA, PIs and attribute values every ``<`` starts markup. The
+    scan stops at the end of the header: the body, usually the bulk of the
+    message, is never looked at.
     """
     stack: list[list[int]] = []  # [start offset, index in parent, children seen]
+    children: dict[int, _Span] = {}
     pos = 0
     while (lt := data.find(b"<", pos)) >= 0:
         if skip := _skip_special(data, lt):
@@ -85,18 +85,21 @@ def _child_spans(data: bytes, path: tuple[int, ...]) -> Iterator[tuple[int, _Spa
         pos = end = _tag_end(data, lt + 1)
         if data.startswith(b"</", lt):
             start, index, _ = stack.pop()
-            if stack and tuple(e[1] for e in stack[1:]) == path:
-                yield index, _Span(start, end)
-            continue
-        index = -1
-        if stack:
-            index = stack[-1][2]
-            stack[-1][2] += 1
-        if data[end - 2] == ord("/"):  # empty-element tag
-            if stack and tuple(e[1] for e in stack[1:]) == path:
-                yield index, _Span(lt, end)
         else:
-            stack.append([lt, index, 0])
+            index = -1
+            if stack:
+                index = stack[-1][2]
+                stack[-1][2] += 1
+            start = lt
+            if data[end - 2] != ord("/"):  # not an empty-element tag
+                stack.append([lt, index, 0])
+                continue
+        # An element ended at ``end``: a header field, or the header itself.
+        if len(stack) == 2 and stack[1][1] == h_index:
+            children[index] = _Span(start, end)
+        elif len(stack) == 1 and index == h_index:
+            return _Span(start, end), children
+    raise MalformedMessage("The response has no SOAP Header", code="MissingHeader")
 
 
 def _elements(parent: etree._Element) -> list[etree._Element]:
@@ -153,8 +156,7 @@ def add_request_hash(
     if encoding not in ("UTF-8", "UTF8", "US-ASCII", "ASCII"):
         raise MalformedMessage(f"Response in {encoding}; UTF-8 is required")
     header, h_index, id_index, hash_indexes = _locate(root)
-    spans = dict(_child_spans(response, (h_index,)))
-    header_span = dict(_child_spans(response, ()))[h_index]
+    header_span, spans = _header_layout(response, h_index)
     header_open = _tag_end(response, header_span.start + 1)
 
     def before(index: int) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,14 +139,26 @@ def _digest_pair(
     etree.SubElement(parent, _ds("DigestValue")).text = value
 
 
+@functools.lru_cache(maxsize=256)
+def _cert_identity(
+    cert: x509.Certificate, alg: DigestAlgorithm
+) -> tuple[str, str, str]:
+    # A signer signs with the same certificate again and again; its digest
+    # and RFC 2253 issuer name (an ASN.1 re-parse) are computed once.
+    # Certificates are immutable and compare by their DER bytes, so the
+    # cache can never hand out another certificate's identity.
+    digest = base64.b64encode(alg.digest(cert.public_bytes(Encoding.DER))).decode()
+    return digest, x509_issuer_name(cert), str(cert.serial_number)
+
+
 def _cert_id(
     parent: etree._Element, cert: x509.Certificate, alg: DigestAlgorithm
 ) -> None:
-    digest = base64.b64encode(alg.digest(cert.public_bytes(Encoding.DER))).decode()
+    digest, issuer, serial_number = _cert_identity(cert, alg)
     _digest_pair(etree.SubElement(parent, _xades("CertDigest")), alg, digest)
     serial = etree.SubElement(parent, _xades("IssuerSerial"))
-    etree.SubElement(serial, _ds("X509IssuerName")).text = x509_issuer_name(cert)
-    etree.SubElement(serial, _ds("X509SerialNumber")).text = str(cert.serial_number)
+    etree.SubElement(serial, _ds("X509IssuerName")).text = issuer
+    etree.SubElement(serial, _ds("X509SerialNumber")).text = serial_number
 
 
 def build_qualifying_properties(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import socket
 import threading
 
@@ -29,7 +30,12 @@ def _worker_index() -> int:
 
 
 _start = _BASE + _worker_index() * _BLOCK
-_counter = itertools.cycle(range(_start, _start + _BLOCK))
+# A random starting point, so that two test runs at once (several engineers
+# on one machine) rarely walk the same ports in step.
+_first = random.randrange(_BLOCK)
+_counter = itertools.cycle(
+    [*range(_start + _first, _start + _BLOCK), *range(_start, _start + _first)]
+)
 
 
 def _bindable(port: int) -> bool:

@@ -183,7 +183,21 @@ def test_malformed_bodies_are_refused(xml, code):
     assert info.value.code == code
 
 
-@pytest.mark.parametrize("address", ["", "bad host", "-x.example", "a" * 64 + ".jp"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "",
+        "bad host",
+        "-x.example",
+        "a" * 64 + ".jp",
+        "ss1:0",
+        "ss1:65536",
+        "ss1:http",
+        "bad host:5500",
+        "[::1]:x",
+        "[bad]:5500",
+    ],
+)
 def test_bad_addresses_are_refused(address):
     with pytest.raises(InvalidRequest):
         check_address(address)
@@ -195,7 +209,18 @@ def test_bad_addresses_are_refused(address):
         parse_management_body(_wrapper(body))
 
 
-@pytest.mark.parametrize("address", ["10.1.2.3", "::1", "ss1.example.jp", "ss1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.1.2.3",
+        "::1",
+        "ss1.example.jp",
+        "ss1",
+        "127.0.0.1:5501",
+        "ss1.example.jp:5500",
+        "[::1]:5501",
+    ],
+)
 def test_good_addresses_pass(address):
     assert check_address(address) == address
 
