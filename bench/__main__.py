@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("ocsp", "tsa", "globalconf", "adapter", "exchange")
+BENCHMARKS = ("ocsp", "tsa", "globalconf", "adapter", "exchange", "messagelog")
 
 
 def main(argv: list[str]) -> int:

@@ -51,7 +51,9 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"process for port {port} exited early")
+            tail = process.stderr.read()[-3000:] if process.stderr else b""
+            text = tail.decode(errors="replace")
+            raise SystemExit(f"process for port {port} exited early:\n{text}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
@@ -229,9 +231,10 @@ def _set_batch(node: Any, on: bool) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     from tests.integration.security_server import pair as pair_mod
+    from tests.support.ports import free_port
 
     work = Path(tempfile.mkdtemp(prefix="bench-exchange-"))
-    stub_port = pair_mod.free_port()
+    stub_port = free_port()
     stub = subprocess.Popen(
         [sys.executable, "-m", "bench.bench_exchange", "--stub", str(stub_port)],
         stderr=subprocess.PIPE,

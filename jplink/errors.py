@@ -32,7 +32,8 @@ component it runs in.
     ├── Conflict                     the request clashes with stored state
     ├── InvalidRequest               a well-formed request with bad values
     ├── StorageError
-    └── ConfigurationError           unknown/missing keys, bad values
+    ├── ConfigurationError           unknown/missing keys, bad values
+    └── ProcessFailed                a child process (jplink network) failed
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
     "OcspError",
     "OcspStale",
     "OcspUnknownStatus",
+    "ProcessFailed",
     "ProtocolError",
     "RemoteProtocolError",
     "RevokedCertificate",
@@ -385,3 +387,18 @@ class ConfigurationError(JPLinkError):
 
     code = "InvalidConfiguration"
     http_status = 500
+
+
+class ProcessFailed(JPLinkError):
+    """A child process that ``jplink network`` started failed or exited.
+
+    Args:
+        log: the file holding the process's output, for the operator to read.
+    """
+
+    code = "ProcessFailed"
+    http_status = 500
+
+    def __init__(self, message: str, *, log: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.log = log

@@ -29,16 +29,19 @@ from .certstatus import CertificateStatus
 from .client_proxy import ClientProxy
 from .config import SecurityServerConfig
 from .db import open_database
+from .evidence_http import ASIC_PATH, asic_route
 from .exchange import FaultPrefix, ProxyReply, fault_reply
 from .exchange_access import ServerConfView
+from .exchange_is_auth import IsAuthView, IsChannel
 from .exchange_metaservices import Metaservices
 from .exchange_ports import SavedConfProvider
 from .identity import get_identity
-from .messagelog import MessageLogWriter
+from .messagelog import MessageLogWriter, open_message_log_writer
 from .peer_client import PeerTransport
 from .server_proxy import ServerProxy
 from .signer import BatchSigner
 from .softtoken import TokenLogin
+from .timestamper import running_timestamper
 
 __all__ = [
     "CLIENT_PROXY",
@@ -131,7 +134,11 @@ async def open_resources(
         login = TokenLogin()
         await login.login(db, pin)
         stack.callback(login.logout)
-        conf = SavedConfProvider(config.globalconf.directory, info.server_id.instance)
+        conf = SavedConfProvider(
+            config.globalconf.directory,
+            info.server_id.instance,
+            check_seconds=settings.globalconf_check_seconds,
+        )
         session = await stack.enter_async_context(
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         )
@@ -144,7 +151,10 @@ async def open_resources(
         )
         signer = BatchSigner(certstatus, clock=clock, batching=settings.batch_signing)
         stack.push_async_callback(signer.close)
-        log = MessageLogWriter(db, config.message_log.log_mode)
+        stamper = await stack.enter_async_context(
+            running_timestamper(config, db, conf, session, clock=clock)
+        )
+        log = open_message_log_writer(db, config.message_log, timestamper=stamper)
         stack.push_async_callback(log.close)
         serverconf = ServerConfView(db, cache_seconds=settings.serverconf_cache_seconds)
         peers = PeerTransport(
@@ -171,6 +181,7 @@ async def open_resources(
                 peers=peers,
                 log=log,
                 clock=clock,
+                is_auth=IsAuthView(db, cache_seconds=settings.serverconf_cache_seconds),
             ),
             server_proxy=ServerProxy(
                 server_id=info.server_id,
@@ -198,10 +209,20 @@ def _response(reply: ProxyReply) -> web.Response:
 async def _client_proxy_post(request: web.Request) -> web.Response:
     proxy = request.app[CLIENT_PROXY]
     body = await request.read()
+    ssl_object = (
+        request.transport.get_extra_info("ssl_object") if request.transport else None
+    )
+    channel = IsChannel(
+        tls=ssl_object is not None,
+        cert_der=(
+            ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        ),
+    )
     reply = await proxy.handle(
         body,
         request.headers.get("Content-Type", ""),
         soap_action=request.headers.get("SOAPAction"),
+        channel=channel,
     )
     return _response(reply)
 
@@ -269,6 +290,7 @@ def make_client_proxy_app(
 
     app = _app(config, resources, install)
     app.router.add_post("/", _client_proxy_post)
+    app.router.add_get(ASIC_PATH, asic_route(lambda r: r.app[RESOURCES].db))
     app.router.add_route("*", "/", _method_not_allowed(FaultPrefix.CLIENT))
     return app
 

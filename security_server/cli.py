@@ -24,6 +24,16 @@ from jplink.security.keys import KeyType
 from jplink.storage import Database
 
 from . import certificates, confclient, csrs, identity, keys, softtoken
+from ._cli_admin import api_key
+from ._cli_client_tls import is_cert, set_connection_type_command
+from ._cli_log import log
+from ._cli_onboarding import (
+    certs_register,
+    clients_register,
+    clients_unregister,
+    csr_fetch,
+    csr_submit,
+)
 from ._cli_services import acl, clients_group, groups, services
 from ._cli_support import (
     actor,
@@ -35,6 +45,7 @@ from ._cli_support import (
     read_pin,
     run,
 )
+from .admin import Role, create_api_key
 from .config import CONFIG_FILE, load_ss_config
 
 __all__ = ["ss"]
@@ -85,8 +96,8 @@ def init(
     owner_id = parse_client_id(owner)
     anchor = anchor_file.read_bytes()
 
-    async def work(db: Database) -> identity.ServerInfo:
-        return await identity.initialize(
+    async def work(db: Database) -> tuple[identity.ServerInfo, str]:
+        info = await identity.initialize(
             db,
             config,
             actor(),
@@ -96,10 +107,20 @@ def init(
             server_code=server_code,
             now=now(),
         )
+        _key_info, key = await create_api_key(
+            db,
+            actor(),
+            name="admin",
+            roles=frozenset({Role.SYSTEM_ADMINISTRATOR}),
+            now=now(),
+        )
+        return info, key
 
-    info = run(config, work)
+    info, key = run(config, work)
     click.echo(f"Initialised {info.server_id} in {path}")
     click.echo(f"Anchor SHA-256: {info.anchor_sha256}")
+    click.echo("System administrator API key (shown once, store it now):")
+    click.echo(key)
 
 
 @ss.command()
@@ -431,19 +452,31 @@ def conf_status(home: Path | None) -> None:
 
 
 ss.add_command(clients_group)
+ss.add_command(api_key)
+csr_group.add_command(csr_submit)
+csr_group.add_command(csr_fetch)
+certs_group.add_command(certs_register)
+clients_group.add_command(clients_register)
+clients_group.add_command(clients_unregister)
+clients_group.add_command(set_connection_type_command)
+clients_group.add_command(is_cert)
 ss.add_command(services)
 ss.add_command(acl)
 ss.add_command(groups)
+ss.add_command(log)
 
 
 @ss.command("serve")
 @home_option
 @pin_file_option
 def serve_command(home: Path | None, pin_file: Path | None) -> None:
-    """Run the client proxy, the server proxy (mutual TLS), OCSP for peers and
-    the OCSP refresher in one process.
+    """Run the admin API, and the client proxy, the server proxy (mutual TLS),
+    OCSP for peers and the OCSP refresher, in one process.
 
-    The PIN comes from --pin-file, else ``[exchange] pin_file`` in ss.toml.
+    The admin API starts at once; the exchange starts once the token is
+    logged in and a registered authentication certificate has fresh OCSP.
+    The PIN comes from --pin-file, else ``[exchange] pin_file`` in ss.toml,
+    else a login through the admin API (kept in this process's memory only).
     """
     from .serve import run_server
 

@@ -38,6 +38,7 @@ from .exchange import (
     verify_transport_signature,
 )
 from .exchange_access import ServerConfView
+from .exchange_is_auth import PLAIN, IsAuthView, IsChannel
 from .exchange_ports import CertStatusPort, ConfProvider
 from .messagelog import LogEntry, MessageLogWriter, entry_for, received_entry
 from .peer_client import PeerTransport
@@ -98,8 +99,10 @@ class ClientProxy:
         peers: PeerTransport,
         log: MessageLogWriter,
         clock: Callable[[], dt.datetime],
+        is_auth: IsAuthView,
     ) -> None:
         self._conf = conf
+        self._is_auth = is_auth
         self._serverconf = serverconf
         self._certstatus = certstatus
         self._signer = signer
@@ -108,7 +111,12 @@ class ClientProxy:
         self._clock = clock
 
     async def handle(
-        self, body: bytes, content_type: str, *, soap_action: str | None = None
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        soap_action: str | None = None,
+        channel: IsChannel = PLAIN,
     ) -> ProxyReply:
         """Process one SOAP request from an information system.
 
@@ -116,6 +124,8 @@ class ClientProxy:
             body: the HTTP body as received.
             content_type: its Content-Type.
             soap_action: the SOAPAction header, if any.
+            channel: plain HTTP or TLS, with the IS certificate if one was
+                sent (checked against the client's connection type).
 
         Returns:
             The provider's response, or an X-Road fault (HTTP 500).
@@ -127,18 +137,22 @@ class ClientProxy:
         except RemoteProtocolError as exc:
             return fault_reply(exc, FaultPrefix.CLIENT)
         try:
-            return await self._exchange(request, soap_action)
+            return await self._exchange(request, soap_action, channel)
         except JPLinkError as exc:
             return fault_reply(exc, FaultPrefix.CLIENT_PROXY)
         except Exception as exc:  # a bug: a fault, never a traceback to the IS
             return internal_fault(exc, FaultPrefix.CLIENT_PROXY)
 
     async def _exchange(
-        self, request: SoapMessage, soap_action: str | None
+        self, request: SoapMessage, soap_action: str | None, channel: IsChannel
     ) -> ProxyReply:
         now = self._clock()
+        self._log.check_healthy(now)  # PROTOCOLS.md §12.2 failure period
         conf = self._conf.current(now=now)
         await self._serverconf.check_registered_client(request.client, role="client")
+        # PROTOCOLS.md §7.1: "The IS must be authenticated per that client's
+        # connection type ... Server.ClientProxy.SslAuthenticationFailed".
+        await self._is_auth.verify(request.client, channel)
         servers = provider_servers(conf, request)
         auth = await self._certstatus.auth_material(now=now)
         self._peers.use_identity(

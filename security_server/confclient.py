@@ -22,7 +22,8 @@ from jplink.storage import Database
 
 from . import audit
 from .config import SecurityServerConfig
-from .identity import read_anchor
+from .identity import get_identity, read_anchor
+from .registration import sync_states
 
 __all__ = ["ConfStatus", "download_global_configuration", "global_configuration_status"]
 
@@ -90,6 +91,10 @@ async def download_global_configuration(
             now=now,
             detail={"source": loaded.source_url, "expires": loaded.expire_date},
         )
+    # Onboarding: what the new configuration lists becomes registered.
+    await sync_states(
+        db, loaded.shared, server_id=(await get_identity(db)).server_id, now=now
+    )
     return _status(loaded)
 
 

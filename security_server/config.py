@@ -13,9 +13,38 @@ whole. Every table is optional; an empty file gives the defaults. Example::
     [server_proxy]
     port = 5500
 
+    [exchange]
+    batch_signing = true
+    globalconf_check_seconds = 1.0   # look for a newly saved global conf this often
+
     [message_log]
     mode = "full"            # full | metadata | none
     keep_records_for_days = 30
+    timestamp_immediately = false     # stamp each record before acknowledging
+    timestamping_batch_size = 10000   # records per time-stamp (one TSA request)
+    encryption_keystore = "logkeys.json"   # AES-GCM keys; absent: no encryption
+    retention_interval_seconds = 3600
+
+    [[message_log.subsystems]]        # per-subsystem override of ``mode``
+    client = "SUBSYSTEM:JP/COM/1111/client"
+    mode = "metadata"
+
+    [archive]                # message-log archives, written to message_log.archive_dir
+    interval_seconds = 21600
+    group_by_member = false  # true: one hash-linked chain per member
+    encrypt = false          # gpg-encrypt each archive file (.zip.gpg)
+    gpg_home = "gpg"         # keyring with the recipients' public keys
+    default_recipients = []  # key ids for members without their own
+    transfer_command = []    # argv, run with the new file's path appended
+
+    [[archive.member_keys]]  # needs group_by_member = true
+    member = "MEMBER:JP/COM/1111"
+    recipients = ["0123456789ABCDEF"]
+
+    [admin]                  # the admin REST API (docs/security-server.md)
+    host = "127.0.0.1"
+    port = 4000
+    exchange_check_seconds = 5   # how often serve re-checks the proxies can start
 """
 
 from __future__ import annotations
@@ -30,6 +59,8 @@ from jplink.errors import ConfigurationError
 __all__ = [
     "CONFIG_FILE",
     "AdminSettings",
+    "ArchiveMemberKeys",
+    "ArchiveSettings",
     "ClientProxySettings",
     "ExchangeSettings",
     "GlobalConfSettings",
@@ -40,6 +71,7 @@ __all__ = [
     "PeerOcspPort",
     "SecurityServerConfig",
     "ServerProxySettings",
+    "SubsystemLogMode",
     "TimeoutSettings",
     "load_ss_config",
 ]
@@ -135,12 +167,22 @@ class ExchangeSettings:
     #: How long a verified peer certificate is trusted without re-checking;
     #: a revoked peer is refused at the latest this much later.
     peer_cache_seconds: float = 60.0
+    #: How often the proxies look whether a new global configuration was
+    #: saved (one ``stat`` per period instead of several per message); a new
+    #: copy is taken up at most this much later. The expiry of the copy in
+    #: use is still checked on every message. 0 looks every time.
+    globalconf_check_seconds: float = 1.0
     #: File whose first line is the token PIN (mode 0600); ``--pin-file``
     #: overrides it. Without a PIN the proxies cannot sign.
     pin_file: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.serverconf_cache_seconds < 0 or self.peer_cache_seconds < 0:
+        periods = (
+            self.serverconf_cache_seconds,
+            self.peer_cache_seconds,
+            self.globalconf_check_seconds,
+        )
+        if min(periods) < 0:
             raise ValueError("cache periods must not be negative")
 
 
@@ -151,6 +193,14 @@ class AdminSettings:
     #: Keep it on loopback or a management network: it manages keys and rights.
     host: str = "127.0.0.1"
     port: int = 4000
+    #: How often ``jplink ss serve`` checks whether the exchange listeners
+    #: can start (token logged in, registered auth certificate, fresh OCSP);
+    #: admin API changes trigger a check at once.
+    exchange_check_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.exchange_check_seconds <= 3600:
+            raise ValueError("exchange_check_seconds must be in (0, 3600]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +227,24 @@ class GlobalConfSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SubsystemLogMode:
+    """A message-log mode for one client of this server (overrides ``mode``).
+
+    The client is the local one: the consumer on the client proxy, the
+    service provider on the server proxy (X-Road's per-subsystem
+    ``message-body-logging`` lists work the same way).
+    """
+
+    #: The client's text form, e.g. ``SUBSYSTEM:JP/COM/1111/client``.
+    client: str
+    #: ``full``, ``metadata`` (no message bytes) or ``none`` (no record).
+    mode: str
+
+    def __post_init__(self) -> None:
+        MessageLogMode(self.mode)  # ValueError -> ConfigurationError
+
+
+@dataclass(frozen=True, slots=True)
 class MessageLogSettings:
     """The message log (issue 6 builds time-stamping and archives on it)."""
 
@@ -190,9 +258,28 @@ class MessageLogSettings:
     timestamping_interval_seconds: int | None = None
     #: Where archive ZIP files are written.
     archive_dir: Path = Path("archive")
+    #: Time-stamp every record before the exchange is acknowledged (X-Road
+    #: ``timestamp-immediately``); an exchange fails when its stamp fails.
+    timestamp_immediately: bool = False
+    #: Most records covered by one time-stamp (one TSA request per batch).
+    timestamping_batch_size: int = 10000
+    #: Per-client overrides of ``mode`` (``[[message_log.subsystems]]``).
+    subsystems: tuple[SubsystemLogMode, ...] = ()
+    #: AES-GCM keystore (mode 0600) for message bodies at rest; None keeps
+    #: bodies in clear. Anyone with the database and this file reads bodies.
+    encryption_keystore: Path | None = None
+    #: How often archived records past ``keep_records_for_days`` are deleted.
+    retention_interval_seconds: int = 3600
 
     def __post_init__(self) -> None:
         MessageLogMode(self.mode)  # ValueError -> ConfigurationError in the loader
+        if not 1 <= self.timestamping_batch_size <= 100_000:
+            raise ValueError("timestamping_batch_size must be 1-100000")
+        if self.retention_interval_seconds < 1:
+            raise ValueError("retention_interval_seconds must be positive")
+        clients = [s.client for s in self.subsystems]
+        if len(set(clients)) != len(clients):
+            raise ValueError("message_log.subsystems lists a client twice")
         if self.keep_records_for_days < 1:
             raise ValueError("keep_records_for_days must be at least 1")
         if self.acceptable_timestamp_failure_period_seconds < 0:
@@ -205,6 +292,55 @@ class MessageLogSettings:
     def log_mode(self) -> MessageLogMode:
         """The mode as an enum."""
         return MessageLogMode(self.mode)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveMemberKeys:
+    """GPG recipients for one member's archives (``[[archive.member_keys]]``)."""
+
+    #: The member, e.g. ``MEMBER:JP/COM/1111``; its subsystems' records too.
+    member: str
+    #: GPG key ids or fingerprints the member's archives are encrypted to.
+    recipients: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.recipients:
+            raise ValueError("recipients must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSettings:
+    """Message-log archives (``[archive]``; files go to ``message_log.archive_dir``)."""
+
+    #: How often ``jplink ss serve`` archives (X-Road: every 6 hours).
+    interval_seconds: int = 21600
+    #: Most records in one archive file.
+    max_records_per_archive: int = 10000
+    #: One archive chain per member (``mlog-<member>-...``) instead of one for
+    #: all; needed for per-member encryption.
+    group_by_member: bool = False
+    #: Encrypt archives with ``gpg`` (X-Road ``archive-encryption-enabled``).
+    #: Members without their own keys use ``default_recipients``.
+    encrypt: bool = False
+    #: GPG home (keyring) holding the recipients' public keys.
+    gpg_home: Path | None = None
+    #: Recipients of archives of members without their own keys.
+    default_recipients: tuple[str, ...] = ()
+    member_keys: tuple[ArchiveMemberKeys, ...] = ()
+    #: Run after each new archive file with its path as the last argument
+    #: (argv, no shell). A failure is logged and retried on the next pass;
+    #: the file is never removed.
+    transfer_command: tuple[str, ...] = ()
+    #: How long the transfer command may run.
+    transfer_timeout_seconds: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.interval_seconds < 1 or self.max_records_per_archive < 1:
+            raise ValueError("archive interval and size must be positive")
+        if self.encrypt and not (self.default_recipients or self.member_keys):
+            raise ValueError("encrypt needs default_recipients or member_keys")
+        if self.member_keys and not self.group_by_member:
+            raise ValueError("member_keys need group_by_member = true")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +360,7 @@ class SecurityServerConfig:
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     globalconf: GlobalConfSettings = field(default_factory=GlobalConfSettings)
     message_log: MessageLogSettings = field(default_factory=MessageLogSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     #: Test networks only: peers whose OCSP-for-peers port is not 5577
     #: (``[[peer_ocsp_ports]]`` tables with ``address`` and ``port``).
     peer_ocsp_ports: tuple[PeerOcspPort, ...] = ()

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jplink.clients.http import map_transport_errors, read_body
-from jplink.errors import JPLinkError, TransportError
+from jplink.errors import JPLinkError, TimestampError, TransportError
 from jplink.globalconf import SharedParameters
 from jplink.security.tsp import (
     build_timestamp_request,
@@ -27,13 +27,16 @@ from jplink.storage import Database
 from .audit import aware
 from .confclient import ConfStatus, global_configuration_status
 from .config import SecurityServerConfig
-from .models import Certificate, OcspResponse
+from .models import Certificate, MessageLogRecord, MessageTimestamp, OcspResponse
+from .timestamper import TimestampingHealth
 
 __all__ = [
     "CertificateDiagnostics",
+    "MessageLogDiagnostics",
     "TsaDiagnostics",
     "certificate_diagnostics",
     "globalconf_diagnostics",
+    "message_log_diagnostics",
     "tsa_diagnostics",
 ]
 
@@ -222,3 +225,83 @@ async def tsa_diagnostics(
             )
         )
     return tuple(results)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLogDiagnostics:
+    """The message log's time-stamping state (PROTOCOLS.md §12.2).
+
+    Attributes:
+        pending: records without a time-stamp.
+        oldest_pending_at: when the oldest of them was logged.
+        last_timestamp_at: when the newest time-stamp was stored.
+        last_tsa_url: the TSA that gave it.
+        failing_since: when the running time-stamper started failing (only
+            known inside ``jplink ss serve``; None elsewhere).
+        last_error: the time-stamper's last error, likewise.
+        refusing: whether the proxies refuse exchanges now
+            (``timestamper_failed``).
+    """
+
+    pending: int
+    oldest_pending_at: dt.datetime | None
+    last_timestamp_at: dt.datetime | None
+    last_tsa_url: str | None
+    failing_since: dt.datetime | None = None
+    last_error: str | None = None
+    refusing: bool = False
+
+
+async def message_log_diagnostics(
+    db: Database,
+    *,
+    now: dt.datetime,
+    health: TimestampingHealth | None = None,
+) -> MessageLogDiagnostics:
+    """How far time-stamping has got, and whether exchanges are refused.
+
+    Args:
+        db: the security server's database.
+        now: the reference time.
+        health: the running time-stamper's health (``jplink ss serve``).
+
+    Returns:
+        The state.
+
+    Raises:
+        StorageError: the database failed.
+    """
+    async with db.transaction() as session:
+        pending = await session.scalar(
+            select(func.count(MessageLogRecord.id)).where(
+                MessageLogRecord.timestamp_id.is_(None)
+            )
+        )
+        oldest = await session.scalar(
+            select(func.min(MessageLogRecord.logged_at)).where(
+                MessageLogRecord.timestamp_id.is_(None)
+            )
+        )
+        last = (
+            await session.execute(
+                select(MessageTimestamp.created_at, MessageTimestamp.tsa_url)
+                .order_by(MessageTimestamp.id.desc())
+                .limit(1)
+            )
+        ).first()
+    state = health.state() if health is not None else None
+    refusing = False
+    if health is not None:
+        try:
+            health.check(now)
+        except TimestampError:
+            refusing = True
+    return MessageLogDiagnostics(
+        pending=int(pending or 0),
+        oldest_pending_at=None if oldest is None else aware(oldest),
+        last_timestamp_at=None if last is None else aware(last[0]),
+        last_tsa_url=None if last is None else last[1],
+        failing_since=None if state is None else state.failing_since,
+        last_error=None if state is None else state.last_error,
+        refusing=refusing,
+    )

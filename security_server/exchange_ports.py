@@ -18,6 +18,8 @@ saved copy changes.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -139,11 +141,24 @@ class SavedConfProvider:
     re-read. The expiry is checked on every call, so an outdated copy stops
     every exchange ("refuse everything when the global configuration has
     expired", PROTOCOLS.md §7.1 step 2).
+
+    Args:
+        directory: the global-configuration directory.
+        instance: this server's instance identifier.
+        check_seconds: look at the file's modification time at most this
+            often (0: on every call); a newly saved copy is taken up at most
+            this much later.
     """
 
-    def __init__(self, directory: Path, instance: str) -> None:
+    def __init__(
+        self, directory: Path, instance: str, *, check_seconds: float = 0.0
+    ) -> None:
+        if check_seconds < 0:
+            raise ValueError("check_seconds must not be negative")
         self._directory = directory
         self._instance = instance
+        self._check_seconds = check_seconds
+        self._checked_at = -math.inf
         self._loaded: LoadedConfiguration | None = None
         self._stamp: int | None = None
 
@@ -164,6 +179,10 @@ class SavedConfProvider:
         Raises:
             GlobalConfError: nothing saved, or the saved copy is damaged.
         """
+        clock = time.monotonic()
+        if self._loaded is not None and clock - self._checked_at < self._check_seconds:
+            return self._loaded
+        self._checked_at = clock
         stamp = self._changed()
         if self._loaded is None or stamp != self._stamp:
             self._loaded, self._stamp = None, stamp

@@ -7,6 +7,19 @@ base64(SHA-512(UTF-8 bytes of the signature XML)), the client and the
 direction. We also keep the service, the signer certificate's hash and the
 OCSP responses embedded in the signature, which the evidence export needs.
 
+Modes: the proxies build each entry with the writer's capture :attr:`mode`
+(the widest of ``[message_log] mode`` and the ``[[message_log.subsystems]]``
+overrides); :meth:`MessageLogWriter.write` then applies the mode of the
+record's local client (the consumer on the client proxy, the provider on the
+server proxy): ``full`` keeps the message, ``metadata`` drops its bytes,
+``none`` stores no record. With ``encryption_keystore`` the kept message is
+encrypted with AES-GCM (:mod:`.logcrypt`) and the key id stored on the record.
+
+Time-stamping (:mod:`.timestamper`): the writer refuses nothing itself, but
+:meth:`MessageLogWriter.check_healthy` is what both proxies call before they
+accept a message, and with ``timestamp_immediately`` a write returns only
+after its records are time-stamped.
+
 Throughput: :class:`MessageLogWriter` owns one writer task. Callers hand over
 their records and wait; the task takes every record that is waiting, inserts
 them in ONE transaction and then wakes each caller, so an exchange is
@@ -24,23 +37,25 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from jplink.errors import JPLinkError, StorageError
+from jplink.errors import ConfigurationError, JPLinkError, StorageError
 from jplink.identifiers import ClientId, ServiceId
 from jplink.protocol.transport import TransportMessage
 from jplink.security.signature import VerifiedSignature
 from jplink.storage import Database
 
-from .config import MessageLogMode
+from .config import MessageLogMode, MessageLogSettings
+from .logcrypt import LogKeystore, load_keystore, record_aad
 from .models import MessageLogRecord
 from .signer import SignedMessage
 from .states import LogDirection, LogSide
+from .timestamper import Timestamper
 
 __all__ = [
     "DEFAULT_MAX_RECORDS_PER_COMMIT",
@@ -48,6 +63,7 @@ __all__ = [
     "MessageLogWriter",
     "entry_for",
     "log_entry",
+    "open_message_log_writer",
     "received_entry",
 ]
 
@@ -77,6 +93,10 @@ class LogEntry:
     hash_chain_result: str | None
     signer_cert_sha256: str
     ocsp_responses: str
+    #: The local client whose mode applies (not a column).
+    local_client: str = ""
+    #: The logcrypt key that encrypted ``message``; None: in clear.
+    message_key_id: str | None = None
 
     def row(self) -> dict[str, object]:
         """The column values for an INSERT."""
@@ -95,6 +115,7 @@ class LogEntry:
             "hash_chain_result": self.hash_chain_result,
             "signer_cert_sha256": self.signer_cert_sha256,
             "ocsp_responses": self.ocsp_responses,
+            "message_key_id": self.message_key_id,
             "archived": False,
         }
 
@@ -172,6 +193,7 @@ def log_entry(
         hash_chain_result=_text(hash_chain_result),
         signer_cert_sha256=_cert_sha256(signer_cert_der),
         ocsp_responses=_ocsp_json(tuple(ocsp_ders)),
+        local_client=str(client if side is LogSide.CLIENT_PROXY else service.client),
     )
 
 
@@ -213,13 +235,23 @@ class _Batch:
     future: asyncio.Future[None]
 
 
+#: Modes from the widest to the narrowest.
+_WIDTH = (MessageLogMode.FULL, MessageLogMode.METADATA, MessageLogMode.NONE)
+
+
 class MessageLogWriter:
     """Writes message-log records in batched transactions.
 
     Args:
         db: the security server's database.
-        mode: the message-log mode; ``none`` stores nothing.
+        mode: the default message-log mode; ``none`` stores nothing.
         max_records: upper bound of records per transaction.
+        overrides: local client (text form) -> its own mode.
+        keystore: encrypt kept messages with its current key.
+        timestamper: the time-stamper whose health :meth:`check_healthy`
+            reports.
+        stamp_immediately: after each commit, time-stamp the new records
+            before :meth:`write` returns.
     """
 
     def __init__(
@@ -228,9 +260,20 @@ class MessageLogWriter:
         mode: MessageLogMode,
         *,
         max_records: int = DEFAULT_MAX_RECORDS_PER_COMMIT,
+        overrides: Mapping[str, MessageLogMode] | None = None,
+        keystore: LogKeystore | None = None,
+        timestamper: Timestamper | None = None,
+        stamp_immediately: bool = False,
     ) -> None:
+        if stamp_immediately and timestamper is None:
+            raise ValueError("stamp_immediately needs a timestamper")
         self._db = db
-        self._mode = mode
+        self._default = mode
+        self._overrides = dict(overrides or {})
+        self._mode = min((mode, *self._overrides.values()), key=_WIDTH.index)
+        self._keystore = keystore
+        self._timestamper = timestamper
+        self._immediately = stamp_immediately
         self._max = max_records
         self._queue: asyncio.Queue[_Batch] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -238,24 +281,69 @@ class MessageLogWriter:
 
     @property
     def mode(self) -> MessageLogMode:
-        """The message-log mode in force."""
+        """The capture mode: the widest of the default and the overrides.
+
+        The proxies build entries with it; :meth:`write` narrows each record
+        to its own client's mode.
+        """
         return self._mode
+
+    def mode_for(self, local_client: str) -> MessageLogMode:
+        """The mode that applies to records of ``local_client``."""
+        return self._overrides.get(local_client, self._default)
+
+    def check_healthy(self, now: dt.datetime) -> None:
+        """Refuse new messages while time-stamping has failed for too long.
+
+        Both proxies call this before accepting a message.
+
+        Raises:
+            TimestampError: code ``timestamper_failed`` (see
+                :meth:`.timestamper.TimestampingHealth.check`).
+        """
+        if self._timestamper is not None:
+            self._timestamper.health.check(now)
+
+    def _prepare(self, entry: LogEntry) -> dict[str, object] | None:
+        mode = self.mode_for(entry.local_client)
+        if mode is MessageLogMode.NONE:
+            return None
+        if mode is MessageLogMode.METADATA and entry.message is not None:
+            entry = replace(entry, message=None)
+        if self._keystore is not None and entry.message is not None:
+            aad = record_aad(
+                entry.query_id, entry.direction.value, entry.side.value, entry.client
+            )
+            entry = replace(
+                entry,
+                message=self._keystore.encrypt(entry.message, aad),
+                message_key_id=self._keystore.current_id,
+            )
+        return entry.row()
 
     async def write(self, entries: Sequence[LogEntry]) -> None:
         """Store ``entries`` (in one transaction with others that wait).
 
-        Returns only after the commit.
+        Returns only after the commit (and, with ``stamp_immediately``, after
+        the records are time-stamped).
 
         Raises:
             StorageError: code ``LoggingFailed``; nothing of the batch was stored.
+            TimestampError: code ``timestamper_failed``: stored, but the
+                immediate time-stamp failed (the background run retries).
         """
         if self._mode is MessageLogMode.NONE or not entries:
+            return
+        rows = [row for row in map(self._prepare, entries) if row is not None]
+        if not rows:
             return
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Batch([e.row() for e in entries], future))
+        self._queue.put_nowait(_Batch(rows, future))
         await future
+        if self._immediately and self._timestamper is not None:
+            await self._timestamper.run_once(raise_errors=True)
 
     async def _run(self) -> None:
         while True:
@@ -296,3 +384,41 @@ class MessageLogWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def open_message_log_writer(
+    db: Database,
+    settings: MessageLogSettings,
+    *,
+    timestamper: Timestamper | None = None,
+) -> MessageLogWriter:
+    """The writer for ``[message_log]``: modes, encryption, time-stamping.
+
+    Args:
+        db: the security server's database.
+        settings: the ``[message_log]`` table.
+        timestamper: the running time-stamper (needed for
+            ``timestamp_immediately``; its health is checked per message).
+
+    Returns:
+        The writer (call :meth:`MessageLogWriter.close` when done).
+
+    Raises:
+        ConfigurationError: the keystore is missing, readable by others or
+            malformed; ``timestamp_immediately`` without a time-stamper.
+    """
+    if settings.timestamp_immediately and timestamper is None:
+        raise ConfigurationError("timestamp_immediately needs the time-stamper")
+    keystore = (
+        None
+        if settings.encryption_keystore is None
+        else load_keystore(settings.encryption_keystore)
+    )
+    return MessageLogWriter(
+        db,
+        settings.log_mode,
+        overrides={s.client: MessageLogMode(s.mode) for s in settings.subsystems},
+        keystore=keystore,
+        timestamper=timestamper,
+        stamp_immediately=settings.timestamp_immediately,
+    )

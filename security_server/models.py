@@ -34,16 +34,22 @@ from jplink.storage.audit import AuditLogColumns
 
 __all__ = [
     "AccessRight",
+    "AdminApiKey",
     "AuditEntry",
     "Base",
+    "CentralRequest",
     "Certificate",
     "Client",
+    "ClientConnection",
+    "ClientIsCertificate",
     "Csr",
+    "LastArchiveDigest",
     "LocalGroup",
     "LocalGroupMember",
     "MessageLogRecord",
     "MessageTimestamp",
     "OcspResponse",
+    "PendingArchiveTransfer",
     "ServerIdentity",
     "Service",
     "ServiceDescription",
@@ -300,7 +306,126 @@ class MessageLogRecord(Base):
     )
     #: This record's ts hash chain within its time-stamp batch.
     timestamp_hash_chain: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Id of the logcrypt key that encrypted ``message`` and ``attachment``
+    #: (AES-GCM, :mod:`security_server.logcrypt`); None: stored in clear.
+    message_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Whether the message is a SOAP fault (None: not known, e.g. logged
+    #: before outcomes were recorded; see :mod:`security_server.messagelog_query`).
+    fault: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    #: The fault's ``faultcode``, when ``fault`` is true.
+    fault_code: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
+    #: File name of the archive the record was written to.
+    archive_file: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
+
+
+class AdminApiKey(Base):
+    """An admin API key bound to roles; only its SHA-256 is stored."""
+
+    __tablename__ = "admin_api_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    #: Space-separated role words (``security-officer system-administrator``).
+    roles: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(_TS)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(_TS, nullable=True)
+
+
+class ClientConnection(Base):
+    """How a client's information systems must connect (X-Road ``isAuthentication``).
+
+    No row means ``HTTP`` (X-Road: "NOSSL if no value is specified").
+    """
+
+    __tablename__ = "client_connection"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), unique=True
+    )
+    #: A :class:`security_server.client_tls.ConnectionType` value.
+    connection_type: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class ClientIsCertificate(Base):
+    """A TLS certificate of a client's information system (``HTTPS`` type)."""
+
+    __tablename__ = "client_is_certificate"
+    __table_args__ = (UniqueConstraint("client_id", "cert_sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    #: hex SHA-256 of ``cert_der``.
+    cert_sha256: Mapped[str] = mapped_column(String(64))
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    subject: Mapped[str] = mapped_column(Text)
+    not_after: Mapped[dt.datetime] = mapped_column(_TS)
+    added_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+#: The auditor's search: one client's records in time order.
+Index(
+    "ix_message_log_client_time",
+    MessageLogRecord.client,
+    MessageLogRecord.logged_at,
+)
+
+
+class LastArchiveDigest(Base):
+    """Where each archive chain stands (X-Road ``last_archive_digest``).
+
+    The next archive of ``group_name`` links to ``digest`` (PROTOCOLS.md §12.5).
+    """
+
+    __tablename__ = "last_archive_digest"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The archive group ("" for the ungrouped chain; a member when archives
+    #: are encrypted per member).
+    group_name: Mapped[str] = mapped_column(String(_ID), unique=True)
+    #: hex linking digest of the last entry of the last archive.
+    digest: Mapped[str] = mapped_column(String(128))
+    #: File name of that archive.
+    file_name: Mapped[str] = mapped_column(String(_CODE))
+    updated_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class PendingArchiveTransfer(Base):
+    """An archive file the transfer hook has not yet accepted (retried)."""
+
+    __tablename__ = "pending_archive_transfer"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String(4096), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(_TS)
+    updated_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class CentralRequest(Base):
+    """A request this server sent to the central server (onboarding).
+
+    ``kind`` is a :class:`~security_server.states.CentralRequestKind`;
+    ``target`` the CSR id, the auth certificate's hex SHA-256 or the client
+    identifier. ``requester_token`` is the registration API's secret for a
+    CSR request: kept here only, never shown after submission.
+    """
+
+    __tablename__ = "central_request"
+    __table_args__ = (Index("ix_central_request_kind_target", "kind", "target"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(_ID))
+    #: The central server's request number (text, as received).
+    central_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    requester_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Where a CSR request was sent (its state is read there).
+    central_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    status: Mapped[str] = mapped_column(String(32))
+    #: The operator's reason when declined.
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(_TS)
+    updated_at: Mapped[dt.datetime] = mapped_column(_TS)
 
 
 class AuditEntry(AuditLogColumns, Base):

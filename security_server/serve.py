@@ -3,18 +3,35 @@
 One process runs, sharing one set of :class:`~.app.ExchangeResources`
 (database, token login, signer, message-log writer, certificate status):
 
-- the client proxy (``[client_proxy] host:http_port``, information systems);
+- the client proxy (``[client_proxy] host:http_port``, and ``https_port``
+  with the internal TLS certificate, :mod:`.client_tls`), information systems;
 - the server proxy (``[server_proxy] host:port``, mutual TLS, PROTOCOLS.md
   §5.1) with the authentication certificate that is valid when the process
   starts (restart after replacing it);
 - the OCSP-for-peers listener (``[ocsp_responder] host:port``, PROTOCOLS.md
   §5.2);
 - the OCSP refresher, which keeps the responses of this server's own
-  certificates fresh (PROTOCOLS.md §8) and makes the proxies re-read them.
+  certificates fresh (PROTOCOLS.md §8) and makes the proxies re-read them;
+- the message-log time-stamper (in :func:`~.app.open_resources`) and the
+  archiver (:mod:`.archiver`).
 
 At start the refresher runs once before the authentication material is
 checked, so a server whose cache is empty or stale can start when the CA is
 reachable. The event loop is uvloop's.
+
+:func:`running` is that exchange alone (tests use it). :func:`serve` (``jplink
+ss serve``) runs the admin REST API (``[admin] host:port``) at once, even on
+a server that is not initialised yet (onboarding happens through it), and a
+supervisor that starts the exchange with :func:`running` once it can: the
+token is logged in (through the admin API, the PIN then living only in this
+process's memory as in X-Road, or unattended from ``[exchange] pin_file``),
+the global configuration lists an active authentication certificate of this
+server, and that certificate has a fresh OCSP response. It checks every
+``[admin] exchange_check_seconds`` and at once when the admin API changes
+something relevant; it logs why the exchange is not running and the admin
+API's ``GET /api/v1/status`` shows it. Logging out stops the exchange. The
+global configuration is downloaded every ``[globalconf]
+refresh_interval_seconds`` once the server is initialised.
 """
 
 from __future__ import annotations
@@ -32,17 +49,24 @@ from aiohttp import web
 from jplink.errors import JPLinkError
 from jplink.security.tls import server_ssl_context
 
+from .admin import ServerRuntime, make_admin_app
+from .admin.supervisor import Supervisor, download_globalconf_periodically
 from .app import (
     ExchangeResources,
     make_client_proxy_app,
     make_server_proxy_app,
     open_resources,
+    read_pin_file,
 )
+from .archiver import run_archiver
+from .client_tls import ClientProxyTls, open_client_tls
 from .config import SecurityServerConfig
+from .db import open_database
+from .evidence import decryptor_for
 from .ocsp_peers_app import make_ocsp_peers_app
 from .ocsp_refresher import OcspRefresher
 
-__all__ = ["run_server", "running", "serve"]
+__all__ = ["run_server", "running", "serve", "serving"]
 
 _log = logging.getLogger(__name__)
 
@@ -107,7 +131,8 @@ async def running(
             (make_ocsp_peers_app(config), config.ocsp_responder),
         )
         runners: list[web.AppRunner] = []
-        task: asyncio.Task[None] | None = None
+        tasks: list[asyncio.Task[None]] = []
+        client_tls: ClientProxyTls | None = None
         try:
             for app, settings in sites:
                 runner = web.AppRunner(app, access_log=None)
@@ -118,16 +143,123 @@ async def running(
                 site = web.TCPSite(runner, settings.host, port, ssl_context=context)
                 await site.start()
                 _log.info("listening on %s:%s", settings.host, port)
+            # The client proxy's HTTPS face (information systems' TLS; the
+            # connection type of each client decides what it must present).
+            client_tls = await open_client_tls(
+                resources.db,
+                config.home,
+                now=clock(),
+                refresh_seconds=max(config.exchange.serverconf_cache_seconds, 0.5),
+            )
+            https = config.client_proxy.https_port
+            await web.TCPSite(
+                runners[0],
+                config.client_proxy.host,
+                https,
+                ssl_context=client_tls.context,
+            ).start()
+            _log.info("listening on %s:%s (TLS)", config.client_proxy.host, https)
             if refresh_ocsp:
-                task = asyncio.create_task(refresher.run(), name="ocsp-refresher")
+                tasks.append(
+                    asyncio.create_task(refresher.run(), name="ocsp-refresher")
+                )
+            tasks.append(
+                asyncio.create_task(
+                    run_archiver(
+                        resources.db, config, clock=clock, decrypt=decryptor_for(config)
+                    ),
+                    name="message-log-archiver",
+                )
+            )
             yield resources
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if client_tls is not None:
+                await client_tls.close()
             for runner in reversed(runners):
                 await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    config: SecurityServerConfig,
+    *,
+    pin: str | None = None,
+    clock: Callable[[], dt.datetime] = _utcnow,
+    refresh_ocsp: bool = True,
+    download_globalconf: bool = True,
+) -> AsyncIterator[ServerRuntime]:
+    """The admin API at once, and the exchange as soon as it can run.
+
+    Args:
+        config: the instance configuration.
+        pin: the token PIN for an unattended start; else ``[exchange]
+            pin_file`` if set; else the exchange waits for a login through
+            the admin API.
+        clock: the current time (tests pass a shifted clock).
+        refresh_ocsp: passed on to :func:`running`.
+        download_globalconf: download the global configuration periodically
+            (tests that save it themselves turn it off).
+
+    Yields:
+        The runtime shared by the admin API and the supervisor (its
+        ``status`` says whether the exchange runs, and why not).
+
+    Raises:
+        ConfigurationError: an unreadable ``pin_file``.
+        StorageError: the database cannot be opened.
+        OSError: the admin port is taken.
+    """
+    if pin is None and config.exchange.pin_file is not None:
+        pin = read_pin_file(config.exchange.pin_file)
+    runtime = ServerRuntime(now=clock())
+    db = await open_database(config.db_url)
+    supervisor = Supervisor(
+        config,
+        db,
+        runtime,
+        start=lambda unlocked_pin: running(
+            config, pin=unlocked_pin, clock=clock, refresh_ocsp=refresh_ocsp
+        ),
+        clock=clock,
+        unattended_pin=pin,
+    )
+    task: asyncio.Task[None] | None = None
+    downloads: asyncio.Task[None] | None = None
+    runner = web.AppRunner(
+        make_admin_app(config, db=db, runtime=runtime, clock=clock), access_log=None
+    )
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, config.admin.host, config.admin.port)
+        await site.start()
+        _log.info("admin API listening on %s:%s", config.admin.host, config.admin.port)
+        task = asyncio.create_task(supervisor.run(), name="exchange-supervisor")
+        if download_globalconf:
+            downloads = asyncio.create_task(
+                download_globalconf_periodically(config, db, runtime, clock),
+                name="globalconf-refresh",
+            )
+        yield runtime
+    finally:
+        if downloads is not None:
+            downloads.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await downloads
+        supervisor.stopping = True
+        runtime.poke()
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, 30)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await runner.cleanup()
+        await db.dispose()
 
 
 async def serve(
@@ -136,17 +268,18 @@ async def serve(
     pin: str | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run everything until ``stop`` is set (or forever).
+    """Run the admin API and the supervised exchange until ``stop`` is set.
 
     Args:
         config: the instance configuration.
-        pin: the token PIN; else ``[exchange] pin_file``.
+        pin: the token PIN; else ``[exchange] pin_file``; else a login
+            through the admin API.
         stop: set it to shut down cleanly.
 
     Raises:
-        JPLinkError, OSError: see :func:`running`.
+        ConfigurationError, StorageError, OSError: see :func:`serving`.
     """
-    async with running(config, pin=pin):
+    async with serving(config, pin=pin):
         await (stop or asyncio.Event()).wait()
 
 

@@ -182,6 +182,7 @@ class ServerProxy:
         self, body: bytes, headers: Mapping[str, str], peer_cert_der: bytes | None
     ) -> ProxyReply:
         now = self._clock()
+        self._log.check_healthy(now)  # PROTOCOLS.md §12.2 failure period
         # PROTOCOLS.md §5.1: the peer must be a registered security server
         # before anything it sends is looked at; which member it may speak
         # for is checked once the message names the client.

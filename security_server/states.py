@@ -11,6 +11,8 @@ import enum
 
 __all__ = [
     "AccessSubjectType",
+    "CentralRequestKind",
+    "CentralRequestStatus",
     "CertStatus",
     "ClientState",
     "LogDirection",
@@ -36,6 +38,30 @@ class CertStatus(enum.Enum):
     REGISTRATION_IN_PROGRESS = "registration-in-progress"
     REGISTERED = "registered"
     DISABLED = "disabled"
+
+
+class CentralRequestKind(enum.Enum):
+    """What an onboarding request sent to the central server asks for."""
+
+    CSR = "csr"
+    AUTH_CERT_REG = "authCertReg"
+    CLIENT_REG = "clientReg"
+    CLIENT_DELETION = "clientDeletion"
+
+
+class CentralRequestStatus(enum.Enum):
+    """This server's view of an onboarding request.
+
+    ``submitted``: the central server stored it (pending approval);
+    ``approved``: a CSR request's certificate was issued and imported;
+    ``declined``: the operator declined it (the reason is kept);
+    ``completed``: the global configuration shows the change.
+    """
+
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    COMPLETED = "completed"
 
 
 class ServiceDescriptionType(enum.Enum):

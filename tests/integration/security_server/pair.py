@@ -328,7 +328,11 @@ def build_shared(
 
 #: The ``[exchange]`` table of the test servers: no caching, so a test's
 #: change of rights or certificates is seen by the next request.
-TEST_EXCHANGE = ("serverconf_cache_seconds = 0", "peer_cache_seconds = 0")
+TEST_EXCHANGE = (
+    "serverconf_cache_seconds = 0",
+    "peer_cache_seconds = 0",
+    "globalconf_check_seconds = 0",
+)
 
 
 def _write_config(
@@ -341,6 +345,12 @@ def _write_config(
         "[client_proxy]",
         'host = "127.0.0.1"',
         f"http_port = {ports['client']}",
+        # Not used by the pair itself; set so that two `jplink ss serve`
+        # processes of a pair (the benchmark) do not both take 8443 and 4000.
+        f"https_port = {free_port()}",
+        "[admin]",
+        'host = "127.0.0.1"',
+        f"port = {free_port()}",
         "[server_proxy]",
         'host = "127.0.0.1"',
         f"port = {ports['server']}",

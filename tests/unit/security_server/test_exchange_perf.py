@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,69 @@ def test_an_empty_window_is_not_stored(now: dt.datetime) -> None:
 def test_misuse() -> None:
     with pytest.raises(ValueError):
         TrustCache(max_entries=0)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.value = 1000.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+def test_saved_configuration_is_looked_at_once_per_period(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from security_server import exchange_ports
+
+    reads: list[int] = []
+
+    def fake_read(directory: Path, instance: str) -> object:
+        reads.append(1)
+        return object()
+
+    clock = _Clock()
+    monkeypatch.setattr(exchange_ports, "read_saved", fake_read)
+    monkeypatch.setattr(exchange_ports.time, "monotonic", clock)
+    saved = tmp_path / "JP" / "current.json"
+    saved.parent.mkdir()
+    saved.write_text("{}")
+    provider = exchange_ports.SavedConfProvider(tmp_path, "JP", check_seconds=1.0)
+    stats: list[int] = []
+    changed = provider._changed
+
+    def counting() -> int | None:
+        stats.append(1)
+        return changed()
+
+    monkeypatch.setattr(provider, "_changed", counting)
+
+    first = provider.loaded()
+    os.utime(saved, ns=(1, 1))  # a new copy is saved
+    for _ in range(50):
+        assert provider.loaded() is first
+    assert (len(reads), len(stats)) == (1, 1)  # no stat per call
+    clock.value += 1.0
+    second = provider.loaded()
+    assert second is not first  # taken up once the period is over
+    assert len(reads) == 2
+    clock.value += 1.0
+    assert provider.loaded() is second  # unchanged file: not read again
+    assert len(reads) == 2
+
+
+def test_without_a_period_every_call_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from security_server import exchange_ports
+
+    monkeypatch.setattr(exchange_ports, "read_saved", lambda d, i: object())
+    saved = tmp_path / "JP" / "current.json"
+    saved.parent.mkdir()
+    saved.write_text("{}")
+    provider = exchange_ports.SavedConfProvider(tmp_path, "JP")
+    first = provider.loaded()
+    os.utime(saved, ns=(1, 1))
+    assert provider.loaded() is not first
+    with pytest.raises(ValueError):
+        exchange_ports.SavedConfProvider(tmp_path, "JP", check_seconds=-1)

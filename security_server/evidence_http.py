@@ -1,0 +1,188 @@
+"""The client proxy's signed-document download: ``GET /asic`` (UG-SIGDOC).
+
+PROTOCOLS.md §12.4: ``GET /asic?queryId=…&xRoadInstance=…&memberClass=…
+&memberCode=…&subsystemCode=…`` with optional ``requestOnly`` or
+``responseOnly`` and ``unique``. The client must be a client of this server.
+
+Replies: ``application/zip`` named ``<queryId>.zip`` holding
+``<queryId>-request|response-<seq>.asice`` containers; with ``unique``, the
+single container (``application/vnd.etsi.asic-e+zip``), or 400 when several
+records match. 400 for bad parameters or a foreign client, 404 when nothing
+matches or a match is not time-stamped yet, 500 otherwise.
+
+``force`` (time-stamp missing records now) is not offered: the records are
+time-stamped by the next batch; the reply says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import select
+
+from jplink.asic._zip import write_zip
+from jplink.errors import InvalidRequest, JPLinkError, NotFound
+from jplink.identifiers import ClientId
+from jplink.storage import Database
+
+from .evidence import ASIC_CONTENT_TYPE, Evidence, export_records
+from .models import Client, MessageLogRecord
+from .states import ClientState, LogDirection
+
+__all__ = ["ASIC_PATH", "asic_download", "asic_route", "find_evidence"]
+
+#: Route of the download on the client proxy.
+ASIC_PATH = "/asic"
+
+
+def _client(query: dict[str, str]) -> ClientId:
+    missing = [
+        name
+        for name in ("queryId", "xRoadInstance", "memberClass", "memberCode")
+        if not query.get(name)
+    ]
+    if missing:
+        raise InvalidRequest(f"Missing parameter(s): {', '.join(missing)}")
+    try:
+        return ClientId(
+            query["xRoadInstance"],
+            query["memberClass"],
+            query["memberCode"],
+            query.get("subsystemCode") or None,
+        )
+    except (TypeError, ValueError, JPLinkError) as exc:
+        raise InvalidRequest(f"Invalid client identifier: {exc}") from None
+
+
+async def find_evidence(
+    db: Database,
+    query_id: str,
+    client: ClientId,
+    *,
+    direction: LogDirection | None = None,
+) -> tuple[Evidence, ...]:
+    """The containers of a query for one of this server's clients.
+
+    Args:
+        db: the security server's database.
+        query_id: the exchange's query id.
+        client: the client that the records belong to.
+        direction: only requests or only responses.
+
+    Returns:
+        The containers, oldest first.
+
+    Raises:
+        InvalidRequest: code ``InvalidClient``: not a client of this server.
+        NotFound: ``RecordNotFound`` (none) or ``NotTimestamped`` (a match is
+            not time-stamped yet).
+    """
+    async with db.transaction() as session:
+        known = await session.scalar(
+            select(Client.id).where(
+                Client.identifier == str(client),
+                Client.state != ClientState.DELETION_IN_PROGRESS.value,
+            )
+        )
+        if known is None:
+            raise InvalidRequest(
+                f"{client} is not a client of this security server",
+                code="InvalidClient",
+            )
+        stmt = select(MessageLogRecord.id).where(
+            MessageLogRecord.query_id == query_id,
+            MessageLogRecord.client == str(client),
+        )
+        if direction is not None:
+            stmt = stmt.where(MessageLogRecord.direction == direction.value)
+        ids = list((await session.scalars(stmt.order_by(MessageLogRecord.id))).all())
+    if not ids:
+        raise NotFound(
+            f"No signed documents for query {query_id!r} of {client}",
+            code="RecordNotFound",
+        )
+    try:
+        return await export_records(db, ids)
+    except JPLinkError as exc:
+        if exc.code == "NotTimestamped":
+            raise NotFound(exc.message, code=exc.code) from None
+        raise
+
+
+def _reply(found: tuple[Evidence, ...], unique: bool) -> web.Response:
+    if unique:
+        if len(found) != 1:
+            raise InvalidRequest(
+                f"{len(found)} signed documents match; 'unique' needs exactly one",
+                code="NotUnique",
+            )
+        return web.Response(
+            body=found[0].data,
+            headers={
+                "Content-Type": ASIC_CONTENT_TYPE,
+                "Content-Disposition": f'attachment; filename="{found[0].file_name}"',
+            },
+        )
+    body = write_zip([(e.file_name, e.data, False) for e in found])
+    name = found[0].file_name.rsplit("-", 2)[0]
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="{name}.zip"',
+        },
+    )
+
+
+def _problem(status: int, exc: JPLinkError) -> web.Response:
+    return web.json_response({"code": exc.code, "message": exc.message}, status=status)
+
+
+async def asic_download(request: web.Request, db: Database) -> web.Response:
+    """Handle ``GET /asic`` (see the module docstring).
+
+    Args:
+        request: the HTTP request.
+        db: the security server's database.
+
+    Returns:
+        The container(s), or a JSON problem with the status of the error.
+    """
+    query = dict(request.query)
+    try:
+        client = _client(query)
+        if "force" in query:
+            raise InvalidRequest(
+                "'force' is not supported: records are time-stamped by the "
+                "next batch; retry then",
+                code="ForceNotSupported",
+            )
+        if "requestOnly" in query and "responseOnly" in query:
+            raise InvalidRequest("Give requestOnly or responseOnly, not both")
+        direction = (
+            LogDirection.REQUEST
+            if "requestOnly" in query
+            else LogDirection.RESPONSE
+            if "responseOnly" in query
+            else None
+        )
+        found = await find_evidence(db, query["queryId"], client, direction=direction)
+        return _reply(found, "unique" in query)
+    except InvalidRequest as exc:
+        return _problem(400, exc)
+    except NotFound as exc:
+        return _problem(404, exc)
+    except JPLinkError as exc:
+        return _problem(500, exc)
+
+
+def asic_route(
+    db_of: Callable[[web.Request], Database],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The ``GET /asic`` handler of an app whose database ``db_of`` finds."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return await asic_download(request, db_of(request))
+
+    return handler
