@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint format demo bench clean
+.PHONY: venv test test-fast lint format demo demo-down bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,14 +32,26 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# A whole local network (CA/OCSP/TSA, central server, adapter, three security
+# servers) onboarded through the real flows, then one signed exchange. It keeps
+# running in the background until `make demo-down` / `jplink network down`.
+DEMO_DIR ?= .demo
+
 demo: $(STAMP)
-	@if $(BIN)/python -c 'import jplink.network' 2>/dev/null; then \
-		$(BIN)/jplink network up --home .demo; \
-	else \
-		echo "The local network (jplink network up) is not built yet: see README.md, Status."; \
-		echo "Meanwhile: $(BIN)/jplink ca init --home .demo/ca && $(BIN)/jplink ca serve --home .demo/ca"; \
-		exit 1; \
+	@if [ -f $(DEMO_DIR)/network.json ]; then \
+		if $(BIN)/jplink network status --dir $(DEMO_DIR) --json | grep -q '"running": true'; then \
+			echo "A demo network is already running: make demo-down first"; exit 1; \
+		fi; \
+		echo "Removing the stopped demo network in $(DEMO_DIR)"; rm -rf $(DEMO_DIR); \
 	fi
+	$(BIN)/jplink network up --dir $(DEMO_DIR)
+	@echo
+	@echo "The network keeps running. Stop it with:  make demo-down DEMO_DIR=$(DEMO_DIR)"
+	@echo "  (or: $(BIN)/jplink network down --dir $(DEMO_DIR))"
+
+demo-down: $(STAMP)
+	$(BIN)/jplink network down --dir $(DEMO_DIR)
+	rm -rf $(DEMO_DIR)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -36,6 +36,7 @@ from .appkeys import CLOCK, DATABASE, OCSP_CLIENT, PRINCIPAL
 from .auth import ALL_ROLES, Route
 from .auth_cert_status import fetch_auth_cert_ocsp
 from .management import ManagementRequestView
+from .management_wsdl import MANAGEMENT_WSDL_PATH, management_wsdl
 from .member_requests import RequestStatus
 from .servers import auth_cert_hash
 from .web import json_body, req_str, request_id
@@ -124,6 +125,7 @@ def add_management_service_routes(app: web.Application) -> None:
     """Register the two SOAP endpoints on the registration app."""
     app.router.add_post(REGISTRATION_PATH, registration_service)
     app.router.add_post(MANAGEMENT_PATH, management_service)
+    app.router.add_get(MANAGEMENT_WSDL_PATH, management_wsdl)
 
 
 def management_request_json(view: ManagementRequestView) -> dict[str, Any]:
