@@ -1,8 +1,9 @@
-"""``jplink ss log search|show|export|archive``: the message log for operators.
+"""``jplink ss log search|show|export|archive|keystore``: the message log.
 
-Thin wrappers over :mod:`.messagelog_query`, :mod:`.evidence` and
-:mod:`.archiver`; output is JSON (``show --message-file`` writes the body to a
-file instead of printing bytes).
+Thin wrappers over :mod:`.messagelog_query`, :mod:`.evidence`,
+:mod:`.archiver` and :mod:`.logcrypt`; output is JSON (``show --message-file``
+writes the body to a file instead of printing bytes; ``keystore`` commands
+print key ids and creation times, never key material).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import click
 
-from jplink.errors import StorageError
+from jplink.errors import ConfigurationError, StorageError
 from jplink.storage import Database
 
-from . import archiver, evidence, messagelog_query
+from . import archiver, evidence, logcrypt, messagelog_query
 from ._cli_support import config_of, echo_json, home_option, now, run
 from .messagelog_query import LogQuery, Outcome
 from .states import LogDirection
@@ -36,7 +37,7 @@ def _when(value: str | None) -> dt.datetime | None:
 
 @click.group("log")
 def log() -> None:
-    """Message log: search, show, export evidence (ASiC-E), archive."""
+    """Message log: search, show, export evidence (ASiC-E), archive, keys."""
 
 
 @log.command("search")
@@ -175,3 +176,83 @@ def archive_command(home: Path | None) -> None:
             "transfer_failures": [str(p) for p in result.transfer_failures],
         }
     )
+
+
+@log.group("keystore")
+def keystore() -> None:
+    """Keys that encrypt logged bodies at rest (AES-256-GCM, file mode 0600)."""
+
+
+_keystore_option = click.option(
+    "--keystore",
+    "path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keystore file (default: [message_log] encryption_keystore).",
+)
+
+
+def _keystore_path(home: Path | None, path: Path | None) -> Path:
+    if path is not None:
+        return path
+    configured = config_of(home).message_log.encryption_keystore
+    if configured is None:
+        raise ConfigurationError(
+            "No keystore: set [message_log] encryption_keystore in ss.toml "
+            "or give --keystore"
+        )
+    return configured
+
+
+def _created_at(key_id: str) -> str | None:
+    # logcrypt names keys <UTC time>-<random>, so the id carries its birth.
+    try:
+        stamp = dt.datetime.strptime(key_id.split("-", 1)[0], "%Y%m%dT%H%M%SZ")
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=dt.UTC).isoformat()
+
+
+def _listing(path: Path, store: logcrypt.LogKeystore) -> dict[str, object]:
+    return {
+        "keystore": str(path),
+        "current": store.current_id,
+        "keys": [
+            {
+                "key_id": key_id,
+                "created_at": _created_at(key_id),
+                "current": key_id == store.current_id,
+            }
+            for key_id in sorted(store.keys)
+        ],
+    }
+
+
+@keystore.command("create")
+@home_option
+@_keystore_option
+def keystore_create(home: Path | None, path: Path | None) -> None:
+    """Create the keystore with one fresh key (refuses an existing file)."""
+    target = _keystore_path(home, path)
+    echo_json(_listing(target, logcrypt.create_keystore(target, now=now())))
+
+
+@keystore.command("rotate")
+@home_option
+@_keystore_option
+def keystore_rotate(home: Path | None, path: Path | None) -> None:
+    """Add a fresh key for new records; old keys stay to decrypt old records.
+
+    Restart ``jplink ss serve`` afterwards: it reads the keystore at start.
+    """
+    target = _keystore_path(home, path)
+    echo_json(_listing(target, logcrypt.rotate_keystore(target, now=now())))
+
+
+@keystore.command("list")
+@home_option
+@_keystore_option
+def keystore_list(home: Path | None, path: Path | None) -> None:
+    """List key ids and creation times (never the keys)."""
+    target = _keystore_path(home, path)
+    echo_json(_listing(target, logcrypt.load_keystore(target)))

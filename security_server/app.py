@@ -290,7 +290,10 @@ def make_client_proxy_app(
 
     app = _app(config, resources, install)
     app.router.add_post("/", _client_proxy_post)
-    app.router.add_get(ASIC_PATH, asic_route(lambda r: r.app[RESOURCES].db))
+    app.router.add_get(
+        ASIC_PATH,
+        asic_route(lambda r: r.app[RESOURCES].db, lambda r: r.app[RESOURCES].config),
+    )
     app.router.add_route("*", "/", _method_not_allowed(FaultPrefix.CLIENT))
     return app
 

@@ -12,6 +12,9 @@ matches or a match is not time-stamped yet, 500 otherwise.
 
 ``force`` (time-stamp missing records now) is not offered: the records are
 time-stamped by the next batch; the reply says so.
+
+Bodies encrypted at rest are decrypted with the message-log keystore, which is
+read only when an encrypted record is exported (:func:`deferred_decryptor`).
 """
 
 from __future__ import annotations
@@ -22,18 +25,66 @@ from aiohttp import web
 from sqlalchemy import select
 
 from jplink.asic._zip import write_zip
-from jplink.errors import InvalidRequest, JPLinkError, NotFound
+from jplink.errors import Conflict, InvalidRequest, JPLinkError, NotFound
 from jplink.identifiers import ClientId
 from jplink.storage import Database
 
-from .evidence import ASIC_CONTENT_TYPE, Evidence, export_records
+from .config import SecurityServerConfig
+from .evidence import (
+    ASIC_CONTENT_TYPE,
+    BodyDecryptor,
+    Evidence,
+    decryptor_for,
+    export_records,
+)
 from .models import Client, MessageLogRecord
 from .states import ClientState, LogDirection
 
-__all__ = ["ASIC_PATH", "asic_download", "asic_route", "find_evidence"]
+__all__ = [
+    "ASIC_PATH",
+    "asic_download",
+    "asic_route",
+    "deferred_decryptor",
+    "find_evidence",
+]
 
 #: Route of the download on the client proxy.
 ASIC_PATH = "/asic"
+
+
+def deferred_decryptor(load: Callable[[], BodyDecryptor | None]) -> BodyDecryptor:
+    """A decryptor that calls ``load`` (reads the keystore) on first use only.
+
+    A server without encryption at rest needs no keystore, and one that
+    rotated its keystore is read afresh for each export.
+
+    Args:
+        load: gives the configured decryptor, or None without encryption.
+
+    Returns:
+        The decryptor.
+
+    Raises:
+        Conflict: (when used) code ``EncryptedRecord``: a record is encrypted
+            but no keystore is configured.
+        ConfigurationError: (when used) the keystore cannot be loaded.
+    """
+    loaded: list[BodyDecryptor | None] = []
+
+    def decrypt(record: MessageLogRecord) -> tuple[bytes | None, bytes | None]:
+        if not loaded:
+            loaded.append(load())
+        decryptor = loaded[0]
+        if decryptor is None:
+            raise Conflict(
+                f"Record {record.id} is encrypted (key {record.message_key_id}) "
+                "but no message-log keystore is configured "
+                "([message_log] encryption_keystore)",
+                code="EncryptedRecord",
+            )
+        return decryptor(record)
+
+    return decrypt
 
 
 def _client(query: dict[str, str]) -> ClientId:
@@ -61,6 +112,7 @@ async def find_evidence(
     client: ClientId,
     *,
     direction: LogDirection | None = None,
+    decrypt: BodyDecryptor | None = None,
 ) -> tuple[Evidence, ...]:
     """The containers of a query for one of this server's clients.
 
@@ -69,6 +121,7 @@ async def find_evidence(
         query_id: the exchange's query id.
         client: the client that the records belong to.
         direction: only requests or only responses.
+        decrypt: decrypts bodies encrypted at rest.
 
     Returns:
         The containers, oldest first.
@@ -103,7 +156,7 @@ async def find_evidence(
             code="RecordNotFound",
         )
     try:
-        return await export_records(db, ids)
+        return await export_records(db, ids, decrypt=decrypt)
     except JPLinkError as exc:
         if exc.code == "NotTimestamped":
             raise NotFound(exc.message, code=exc.code) from None
@@ -139,12 +192,17 @@ def _problem(status: int, exc: JPLinkError) -> web.Response:
     return web.json_response({"code": exc.code, "message": exc.message}, status=status)
 
 
-async def asic_download(request: web.Request, db: Database) -> web.Response:
+async def asic_download(
+    request: web.Request,
+    db: Database,
+    decrypt: BodyDecryptor | None = None,
+) -> web.Response:
     """Handle ``GET /asic`` (see the module docstring).
 
     Args:
         request: the HTTP request.
         db: the security server's database.
+        decrypt: decrypts bodies encrypted at rest.
 
     Returns:
         The container(s), or a JSON problem with the status of the error.
@@ -167,7 +225,9 @@ async def asic_download(request: web.Request, db: Database) -> web.Response:
             if "responseOnly" in query
             else None
         )
-        found = await find_evidence(db, query["queryId"], client, direction=direction)
+        found = await find_evidence(
+            db, query["queryId"], client, direction=direction, decrypt=decrypt
+        )
         return _reply(found, "unique" in query)
     except InvalidRequest as exc:
         return _problem(400, exc)
@@ -179,10 +239,24 @@ async def asic_download(request: web.Request, db: Database) -> web.Response:
 
 def asic_route(
     db_of: Callable[[web.Request], Database],
+    config_of: Callable[[web.Request], SecurityServerConfig] | None = None,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The ``GET /asic`` handler of an app whose database ``db_of`` finds."""
+    """The ``GET /asic`` handler of an app whose database ``db_of`` finds.
+
+    Args:
+        db_of: the request's database.
+        config_of: the request's configuration, whose ``[message_log]
+            encryption_keystore`` decrypts bodies encrypted at rest (read
+            only when an encrypted record is exported); None: no decryption.
+
+    Returns:
+        The handler.
+    """
 
     async def handler(request: web.Request) -> web.Response:
-        return await asic_download(request, db_of(request))
+        decrypt = None
+        if config_of is not None:
+            decrypt = deferred_decryptor(lambda: decryptor_for(config_of(request)))
+        return await asic_download(request, db_of(request), decrypt)
 
     return handler

@@ -26,6 +26,7 @@ from ..db import open_database
 from . import (
     routes_clients,
     routes_keys,
+    routes_log,
     routes_onboarding,
     routes_services,
     routes_setup,
@@ -48,6 +49,7 @@ ALL_ROUTES: tuple[Route, ...] = (
     *routes_services.ROUTES,
     *routes_system.ROUTES,
     *routes_onboarding.ROUTES,
+    *routes_log.ROUTES,
 )
 
 
