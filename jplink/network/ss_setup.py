@@ -219,6 +219,7 @@ def register_auth_cert(ctx: NetworkContext, server: ServerIdentity) -> None:
         _ss(ctx, server, "certs", "register", sha, "--address", address, pin=True)
     )
     approve_management_request(ctx, _request_id(sent))
+
     # The downloaded configuration lists the server with its owner: the
     # owner and the certificate become registered (registration.sync_states).
     def registered() -> bool:
