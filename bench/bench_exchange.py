@@ -2,23 +2,27 @@
 
 Everything runs on this machine in the same run: a CA/OCSP app (idle during
 the load), a stub SOAP service (its own process), security servers A and B
-(``jplink ss serve`` processes, SQLite, message log mode ``full`` on both
-sides), and one load generator (aiohttp, uvloop) with N concurrent clients,
-each POSTing a getTrades request and waiting for the answer, for a fixed
-duration per case. For each concurrency (1, 8, 64) it measures the service
-directly and then through A -> B -> service, with batch signing on, then
-with batch signing off (the servers are restarted with the other setting).
+(``jplink ss serve`` processes, SQLite), and one load generator (aiohttp,
+uvloop) with N concurrent clients, each POSTing a getTrades request and
+waiting for the answer, for a fixed duration per case. For each concurrency
+(1, 8, 64) it measures the service directly and then through
+A -> B -> service, for each batch-signing setting (on, off) and each
+message-log mode on both servers (``full``, then ``none``); the servers are
+restarted for every setting.
 
 Reported per case: exchanges/s, median and p99 latency, and for the proxied
 cases the added median latency, the throughput ratio to the direct call and
 the CPU time each security server spent per exchange (``cpu ms A/B``, from
 ``/proc``: unlike rates and latencies it hardly depends on what else the
-machine runs at the same time).
+machine runs at the same time). At the end, the cost of logging (issue #6):
+per batch setting and concurrency, throughput with logging ``full`` divided
+by throughput with ``none``, both measured in this run.
 
 Run: ``.venv/bin/python -m bench.bench_exchange [--duration 5] [--profile]``
-(``--profile`` samples both servers with py-spy and prints where their time
-goes; ``--batch on`` runs only the batch-signing case; ``--clients 1 64``
-picks the concurrencies).
+(``--profile`` samples both servers with py-spy during the first setting and
+prints where their time goes; ``--batch on`` runs only the batch-signing
+case; ``--log full`` only full logging; ``--clients 1 64`` picks the
+concurrencies).
 """
 
 from __future__ import annotations
@@ -219,6 +223,19 @@ async def _servers(
                 proc.wait()
 
 
+def _set_log_mode(node: Any, mode: str) -> None:
+    """Write ``[message_log] mode`` into the node's ss.toml (replacing it)."""
+    path = node.config.home / "ss.toml"
+    lines, skipping = [], False
+    for line in path.read_text().splitlines():
+        if line.startswith("["):
+            skipping = line == "[message_log]"
+        if not skipping:
+            lines.append(line)
+    lines += ["[message_log]", f'mode = "{mode}"']
+    path.write_text("\n".join(lines) + "\n")
+
+
 def _set_batch(node: Any, on: bool) -> None:
     path = node.config.home / "ss.toml"
     text = path.read_text()
@@ -257,42 +274,69 @@ async def main(args: argparse.Namespace) -> None:
             request = pair_mod.trades_request(a.subsystem, b.subsystem)
             direct: dict[int, tuple[int, list[float], int]] = {}
             print(
-                f"{'case':<28}{'clients':>8}{'exch/s':>9}{'median ms':>11}"
+                f"{'case':<37}{'clients':>8}{'exch/s':>9}{'median ms':>11}"
                 f"{'p99 ms':>9}{'errors':>8}{'added ms':>10}{'ratio':>7}"
                 f"{'cpu ms A/B':>12}"
             )
+            rates: dict[tuple[bool, str, int], int] = {}
             for batch in args.batch:
-                for node in (a, b):
-                    _set_batch(node, batch)
-                profile = work if args.profile and batch == args.batch[0] else None
-                async with _servers([a, b], profile) as procs:
-                    for clients in args.clients:
-                        if clients not in direct:
-                            direct[clients] = await _load(
-                                stub_url, request, clients, args.duration
-                            )
-                            _report("direct", clients, direct[clients], None)
-                        before = [_cpu_seconds(p.pid) for p in procs]
-                        result = await _load(
-                            a.client_proxy_url, request, clients, args.duration
-                        )
-                        used = [
-                            _cpu_seconds(p.pid) - b4
-                            for p, b4 in zip(procs, before, strict=True)
-                        ]
-                        name = f"via A,B batch={'on' if batch else 'off'}"
-                        done = max(1, len(result[1]))
-                        cpu = "/".join(f"{1000 * u / done:.1f}" for u in used)
-                        _report(name, clients, result, direct[clients], cpu)
-                if profile is not None:
+                for mode in args.log:
                     for node in (a, b):
-                        print(summarise_profile(work / f"{node.name}.txt"))
+                        _set_batch(node, batch)
+                        _set_log_mode(node, mode)
+                    first = (batch, mode) == (args.batch[0], args.log[0])
+                    profile = work if args.profile and first else None
+                    async with _servers([a, b], profile) as procs:
+                        for clients in args.clients:
+                            if clients not in direct:
+                                direct[clients] = await _load(
+                                    stub_url, request, clients, args.duration
+                                )
+                                _report("direct", clients, direct[clients], None)
+                            before = [_cpu_seconds(p.pid) for p in procs]
+                            result = await _load(
+                                a.client_proxy_url, request, clients, args.duration
+                            )
+                            used = [
+                                _cpu_seconds(p.pid) - b4
+                                for p, b4 in zip(procs, before, strict=True)
+                            ]
+                            name = (
+                                f"via A,B batch={'on' if batch else 'off'} log={mode}"
+                            )
+                            done = max(1, len(result[1]))
+                            cpu = "/".join(f"{1000 * u / done:.1f}" for u in used)
+                            _report(name, clients, result, direct[clients], cpu)
+                            rates[(batch, mode, clients)] = result[0]
+                    if profile is not None:
+                        for node in (a, b):
+                            print(summarise_profile(work / f"{node.name}.txt"))
+            _report_logging_cost(rates, args)
             await ca.server.close()
     finally:
         stub.terminate()
         stub.wait(timeout=10)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _report_logging_cost(
+    rates: dict[tuple[bool, str, int], int], args: argparse.Namespace
+) -> None:
+    """Issue #6: throughput with logging full vs none, measured in this run."""
+    if not {"full", "none"} <= set(args.log):
+        return
+    print("\ncost of logging (both servers, request and response, SQLite):")
+    print(
+        f"{'batch':<8}{'clients':>8}{'full/s':>9}{'none/s':>9}{'ratio':>7}{'cost':>7}"
+    )
+    for batch in args.batch:
+        for clients in args.clients:
+            full = rates[(batch, "full", clients)]
+            none = rates[(batch, "none", clients)]
+            ratio = full / max(1, none)
+            print(f"{'on' if batch else 'off':<8}{clients:>8}{full:>9}{none:>9}"
+                  f"{ratio:>7.2f}{100 * (1 - ratio):>6.0f}%")  # fmt: skip
 
 
 def _report(
@@ -308,7 +352,7 @@ def _report(
     if direct is not None:
         added = f"{median - statistics.median(direct[1]) * 1000:.2f}"
         ratio = f"{rate / max(1, direct[0]):.2f}"
-    print(f"{name:<28}{clients:>8}{rate:>9}{median:>11.2f}{_ms(lat, 0.99):>9.2f}"
+    print(f"{name:<37}{clients:>8}{rate:>9}{median:>11.2f}{_ms(lat, 0.99):>9.2f}"
           f"{errors:>8}{added:>10}{ratio:>7}{cpu:>12}", flush=True)  # fmt: skip
 
 
@@ -323,6 +367,14 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[True, False],
         metavar="{on,off}",
         help="batch signing settings to run (default: on off)",
+    )
+    parser.add_argument(
+        "--log",
+        nargs="+",
+        choices=["full", "metadata", "none"],
+        default=["full", "none"],
+        help="message-log modes to run on both servers (default: full none; "
+        "with both, the cost of logging is printed)",
     )
     parser.add_argument(
         "--profile",

@@ -191,6 +191,7 @@ class ClientProxy:
             side=LogSide.CLIENT_PROXY,
             soap=request.soap,
             mode=self._log.mode,
+            fault=False,  # parse_soap_message raises on a Fault
             x_request_id=request_id,
             now=now,
         )
@@ -247,6 +248,7 @@ class ClientProxy:
             direction=LogDirection.RESPONSE,
             side=LogSide.CLIENT_PROXY,
             mode=self._log.mode,
+            fault=False,  # parse_soap_message raises on a Fault
             x_request_id=request_id,
             now=now,
         )

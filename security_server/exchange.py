@@ -17,9 +17,14 @@ from dataclasses import dataclass, field
 from jplink.errors import JPLinkError, SoapFault
 from jplink.protocol.faults import build_fault, fault_from_error
 from jplink.protocol.transport import TransportMessage, signed_parts_of
-from jplink.security.signature import VerifiedSignature, verify_signature
+from jplink.security.signature import (
+    BatchSignatureCache,
+    VerifiedSignature,
+    verify_signature,
+)
 
 __all__ = [
+    "BATCH_SIGNATURES",
     "FAULT_CONTENT_TYPE",
     "PROXY_VERSION",
     "FaultPrefix",
@@ -116,13 +121,32 @@ def internal_fault(exc: BaseException, prefix: FaultPrefix) -> ProxyReply:
     )
 
 
+#: Batch-signature documents verified by this process. A peer's batch of N
+#: messages shares one document: it is verified once, then each message's
+#: hash chain alone (bounded; a hit is for the exact same bytes, and the
+#: SigningTime check runs again; see jplink.security.signature_cache).
+BATCH_SIGNATURES = BatchSignatureCache()
+
+
 def verify_transport_signature(
-    message: TransportMessage, *, now: dt.datetime
+    message: TransportMessage,
+    *,
+    now: dt.datetime,
+    cache: BatchSignatureCache | None = BATCH_SIGNATURES,
 ) -> VerifiedSignature:
     """Verify a transport message's signature over its SOAP part and attachments.
 
     "Cache the whole message until the signature has been checked. Never
     forward unverified content" (PROTOCOLS.md §5.4).
+
+    Args:
+        message: the parsed transport message.
+        now: the verification time.
+        cache: verified batch-signature documents (None: verify everything).
+
+    Returns:
+        The verified signature (the signer's chain and OCSP status are the
+        caller's to check, for every message).
 
     Raises:
         MalformedMessage: code ``MalformedSignature``.
@@ -134,4 +158,5 @@ def verify_transport_signature(
         hash_chain_result=message.hash_chain_result,
         hash_chain=message.hash_chain,
         now=now,
+        cache=cache,
     )

@@ -24,7 +24,15 @@ Throughput: :class:`MessageLogWriter` owns one writer task. Callers hand over
 their records and wait; the task takes every record that is waiting, inserts
 them in ONE transaction and then wakes each caller, so an exchange is
 acknowledged only after its records are committed, while the database sees
-a few large commits instead of one per message.
+a few large commits instead of one per message. The insert is a Core
+``INSERT`` (no ORM session); on a SQLite file the whole transaction is one
+call in the writer's own thread (:mod:`._messagelog_sqlite`), on PostgreSQL
+one ``executemany`` on an engine connection.
+
+Outcome: the ``fault``/``fault_code`` columns are set when the record is
+written. The proxies pass them (they parsed the message and only log
+non-fault messages); for entries that do not say, the writer classifies the
+message in clear before a mode or encryption hides it.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import functools
 import hashlib
 import json
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -50,8 +59,10 @@ from jplink.protocol.transport import TransportMessage
 from jplink.security.signature import VerifiedSignature
 from jplink.storage import Database
 
+from ._messagelog_sqlite import SqliteSink, sqlite_file
 from .config import MessageLogMode, MessageLogSettings
 from .logcrypt import LogKeystore, load_keystore, record_aad
+from .messagelog_query import Outcome, message_outcome
 from .models import MessageLogRecord
 from .signer import SignedMessage
 from .states import LogDirection, LogSide
@@ -97,6 +108,11 @@ class LogEntry:
     local_client: str = ""
     #: The logcrypt key that encrypted ``message``; None: in clear.
     message_key_id: str | None = None
+    #: Whether the message is a SOAP fault; None: not known to the caller
+    #: (the writer then classifies a kept message itself).
+    fault: bool | None = None
+    #: The fault's ``faultcode`` when ``fault`` is true.
+    fault_code: str | None = None
 
     def row(self) -> dict[str, object]:
         """The column values for an INSERT."""
@@ -117,6 +133,8 @@ class LogEntry:
             "ocsp_responses": self.ocsp_responses,
             "message_key_id": self.message_key_id,
             "archived": False,
+            "fault": self.fault,
+            "fault_code": self.fault_code,
         }
 
 
@@ -152,6 +170,8 @@ def log_entry(
     mode: MessageLogMode,
     x_request_id: str | None,
     now: dt.datetime,
+    fault: bool | None = None,
+    fault_code: str | None = None,
 ) -> LogEntry:
     """Build the record of one signed message.
 
@@ -166,6 +186,9 @@ def log_entry(
         mode: ``full`` keeps ``soap``; ``metadata`` keeps no message.
         x_request_id: the ``x-road-request-id`` shared by request and response.
         now: when it is logged.
+        fault, fault_code: the outcome, when the caller knows it (the proxies
+            do: they parsed the message). None: the writer classifies a
+            kept message with :func:`.messagelog_query.message_outcome`.
 
     Returns:
         The record.
@@ -194,6 +217,8 @@ def log_entry(
         signer_cert_sha256=_cert_sha256(signer_cert_der),
         ocsp_responses=_ocsp_json(tuple(ocsp_ders)),
         local_client=str(client if side is LogSide.CLIENT_PROXY else service.client),
+        fault=fault,
+        fault_code=fault_code if fault else None,
     )
 
 
@@ -227,6 +252,19 @@ def received_entry(
         ocsp_ders=verified.ocsp_responses,
         **fields,  # type: ignore[arg-type]
     )
+
+
+def _outcome(message: bytes) -> tuple[bool, str | None]:
+    """``fault``/``fault_code`` of a message whose caller did not say.
+
+    A Fault element spells ``Fault`` in the bytes of an ASCII-compatible
+    encoding; UTF-16/32 put NUL bytes between ASCII characters. Anything
+    else is parsed (:func:`.messagelog_query.message_outcome`).
+    """
+    if b"Fault" not in message and b"\x00" not in message:
+        return False, None
+    outcome, code = message_outcome(message)
+    return outcome is Outcome.FAULT, code
 
 
 @dataclass(slots=True)
@@ -277,6 +315,9 @@ class MessageLogWriter:
         self._max = max_records
         self._queue: asyncio.Queue[_Batch] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._busy = False
+        sqlite = sqlite_file(db)
+        self._sqlite = None if sqlite is None else SqliteSink(sqlite, db.engine.dialect)
         self.commits = 0
 
     @property
@@ -308,6 +349,11 @@ class MessageLogWriter:
         mode = self.mode_for(entry.local_client)
         if mode is MessageLogMode.NONE:
             return None
+        if entry.fault is None and entry.message is not None:
+            # The caller did not say (the proxies always do): classify the
+            # message in clear, before a mode or encryption hides it.
+            fault, code = _outcome(entry.message)
+            entry = replace(entry, fault=fault, fault_code=code)
         if mode is MessageLogMode.METADATA and entry.message is not None:
             entry = replace(entry, message=None)
         if self._keystore is not None and entry.message is not None:
@@ -348,6 +394,7 @@ class MessageLogWriter:
     async def _run(self) -> None:
         while True:
             batches = [await self._queue.get()]
+            self._busy = True
             size = len(batches[0].rows)
             while size < self._max and not self._queue.empty():
                 batch = self._queue.get_nowait()
@@ -355,19 +402,15 @@ class MessageLogWriter:
                 size += len(batch.rows)
             error: JPLinkError | None = None
             try:
-                # A Core INSERT of the table (executemany): the ORM's bulk
-                # path adds nothing here and costs more per row.
-                async with self._db.transaction() as session:
-                    await session.execute(
-                        insert(_TABLE),
-                        [row for batch in batches for row in batch.rows],
-                    )
+                await self._insert([row for batch in batches for row in batch.rows])
                 self.commits += 1
-            except (SQLAlchemyError, JPLinkError, OSError) as exc:
+            except (SQLAlchemyError, sqlite3.Error, JPLinkError, OSError) as exc:
                 _log.error("message log write failed: %s", exc)
                 error = StorageError(
                     f"Cannot write the message log: {exc}", code="LoggingFailed"
                 )
+            finally:
+                self._busy = False
             for batch in batches:
                 if batch.future.done():
                     continue
@@ -376,14 +419,30 @@ class MessageLogWriter:
                 else:
                     batch.future.set_exception(error)
 
+    async def _insert(self, rows: list[dict[str, object]]) -> None:
+        """One transaction with one multi-row INSERT: all rows or none."""
+        if self._sqlite is not None:
+            await self._sqlite.insert(rows)
+            return
+        # A Core INSERT on a connection (executemany): no ORM session, no
+        # unit of work; SQLAlchemy batches the rows ("insertmanyvalues").
+        async with self._db.engine.begin() as conn:
+            await conn.execute(insert(_TABLE), rows)
+
     async def close(self) -> None:
         """Finish what is queued, then stop the writer task."""
-        while self._task is not None and not self._queue.empty():
+        while (
+            self._task is not None
+            and not self._task.done()
+            and (self._busy or not self._queue.empty())
+        ):
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sqlite is not None:
+            await self._sqlite.close()
 
 
 def open_message_log_writer(

@@ -224,6 +224,7 @@ class ServerProxy:
             direction=LogDirection.REQUEST,
             side=LogSide.SERVER_PROXY,
             mode=self._log.mode,
+            fault=False,  # parse_soap_message raises on a Fault
             x_request_id=request_id,
             now=now,
         )
@@ -261,6 +262,7 @@ class ServerProxy:
                     side=LogSide.SERVER_PROXY,
                     soap=soap,
                     mode=self._log.mode,
+                    fault=False,  # a Fault from the service raised
                     x_request_id=request_id,
                     now=self._clock(),
                 ),

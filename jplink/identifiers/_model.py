@@ -31,6 +31,20 @@ MAX_PART_LENGTH = 255
 _FORBIDDEN = frozenset("%:;/\\\u200b\ufeff")
 
 
+# Values that passed the full check. The rule depends on the value alone (the
+# field name only shapes the error message), so a hit is exactly as good as a
+# fresh check. Bounded: once full it starts again from empty (a network has
+# far fewer distinct parts than this; a flood of new ones costs full checks).
+_VALID: set[str] = set()
+_MAX_VALID = 4096
+
+
+def _remember(value: str) -> None:
+    if len(_VALID) >= _MAX_VALID:
+        _VALID.clear()
+    _VALID.add(value)
+
+
 class XRoadObjectType(enum.Enum):
     """The ``id:objectType`` attribute values (identifiers.xsd)."""
 
@@ -55,6 +69,10 @@ def validate_part(value: object, name: str) -> str:
     Raises:
         InvalidRequest: if the value is not a string or breaks the rule.
     """
+    # Fast path: a value of the exact type str that passed the full check
+    # before. Only plain str is memoised (a subclass could redefine equality).
+    if type(value) is str and value in _VALID:
+        return value
     if not isinstance(value, str):
         raise InvalidRequest(f"Identifier part {name} must be a string")
     if not value:
@@ -79,6 +97,8 @@ def validate_part(value: object, name: str) -> str:
                 f"Identifier part {name} contains the forbidden character U+{code:04X}",
                 detail={"field": name},
             )
+    if type(value) is str:
+        _remember(value)
     return value
 
 

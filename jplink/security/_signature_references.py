@@ -172,7 +172,7 @@ def verify_references(
 
 
 def check_coverage(
-    refs: VerifiedReferences,
+    data_uris: frozenset[str],
     *,
     parts: Mapping[str, bytes],
     hash_chain_result: bytes | None,
@@ -182,23 +182,33 @@ def check_coverage(
 ) -> Coverage:
     """Check that every given part is signed, directly or via the hash chain.
 
+    Args:
+        data_uris: the URIs the signature references directly
+            (:attr:`VerifiedReferences.data_uris`).
+        parts, hash_chain_result, hash_chain: as given to the verifier.
+        policy: the accepted digests (of the hash chain).
+        allow_unresolved_chain_refs: accept chain DataRefs without data.
+
+    Returns:
+        The signed part URIs and the verified hash chain, if any.
+
     Raises:
         MalformedMessage: ``MalformedSignature[...]`` for an unsigned part, a
             batch signature that references more than the chain result, an
             unused hash chain, or a malformed chain.
         InvalidDigest: the hash chain does not evaluate to the result.
     """
-    if HASH_CHAIN_RESULT_URI not in refs.data_uris:
+    if HASH_CHAIN_RESULT_URI not in data_uris:
         if hash_chain is not None or hash_chain_result is not None:
             raise malformed("Hash chain given, but the signature does not reference it")
-        unsigned = sorted(set(parts) - refs.data_uris)
+        unsigned = sorted(set(parts) - data_uris)
         if unsigned:
             raise malformed(
                 f"Parts not covered by the signature: {', '.join(unsigned)}",
                 uris=unsigned,
             )
-        return Coverage(refs.data_uris, None)
-    if len(refs.data_uris) != 1:
+        return Coverage(data_uris, None)
+    if len(data_uris) != 1:
         raise malformed("A batch signature must reference only the hash-chain result")
     if hash_chain_result is None or hash_chain is None:  # checked per reference
         raise malformed("Batch signature without hash chain and result")

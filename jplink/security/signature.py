@@ -14,7 +14,8 @@ hands them the signer certificate and the embedded OCSP responses.
 This module is the public façade. The work is split by concept into private
 modules: the value objects (``_signature_model``), writing a document
 (``_signature_build``), its shape and Id index (``_signature_document``) and
-the per-reference and coverage checks (``_signature_references``).
+the per-reference and coverage checks (``_signature_references``); the
+cache of verified batch-signature documents is :mod:`.signature_cache`.
 """
 
 from __future__ import annotations
@@ -43,15 +44,17 @@ from ._signature_model import (
     ds,
     malformed,
 )
-from ._signature_references import check_coverage, verify_references
+from ._signature_references import Coverage, check_coverage, verify_references
 from .c14n import b64decode_text, canonicalize, verify_octets
 from .hashchain import HASH_CHAIN_RESULT_MIME, HASH_CHAIN_RESULT_URI, build_hash_chains
+from .signature_cache import BatchSignatureCache, CheckedDocument
 from .xades import XadesProperties, read_qualifying_properties
 
 __all__ = [
     "DEFAULT_POLICY",
     "NS_ASIC",
     "BatchSignature",
+    "BatchSignatureCache",
     "ReferenceKind",
     "SignaturePolicy",
     "SignedPart",
@@ -234,6 +237,7 @@ def verify_signature(
     now: dt.datetime | None = None,
     policy: SignaturePolicy = DEFAULT_POLICY,
     allow_unresolved_chain_refs: bool = False,
+    cache: BatchSignatureCache | None = None,
 ) -> VerifiedSignature:
     """Verify an X-Road message signature over the given parts.
 
@@ -244,6 +248,12 @@ def verify_signature(
     the hash chain; the SignatureValue over canonical SignedInfo with the
     KeyInfo certificate; that the signed SigningCertificate names that
     certificate; and, with ``now``, that SigningTime is not in the future.
+
+    With ``cache``, a batch signature whose document and hash-chain result
+    verified before (the exact same bytes, the same policy) is not verified
+    again: only this message's hash chain and coverage are checked, and the
+    SigningTime check is run with this ``now`` (see
+    :mod:`jplink.security.signature_cache` for the bound).
 
     Args:
         signature_xml: the signature document as received.
@@ -258,6 +268,7 @@ def verify_signature(
         allow_unresolved_chain_refs: accept hash-chain DataRefs whose data
             was not given (SOAP attachments are not kept in the message log);
             they are listed in ``hash_chain.unverified_refs``.
+        cache: verified batch-signature documents to consult and fill.
 
     Returns:
         The verified signature.
@@ -272,6 +283,19 @@ def verify_signature(
     """
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    checked = None
+    if cache is not None and hash_chain_result is not None:
+        checked = cache.get(signature_xml, hash_chain_result, policy)
+    if checked is not None:
+        coverage = check_coverage(
+            checked.data_uris,
+            parts=parts,
+            hash_chain_result=hash_chain_result,
+            hash_chain=hash_chain,
+            policy=policy,
+            allow_unresolved_chain_refs=allow_unresolved_chain_refs,
+        )
+        return _verified(checked, coverage, now, policy)
     doc = read_signature_document(parse_xml(signature_xml), policy)
     refs = verify_references(
         doc,
@@ -281,7 +305,7 @@ def verify_signature(
         policy=policy,
     )
     coverage = check_coverage(
-        refs,
+        refs.data_uris,
         parts=parts,
         hash_chain_result=hash_chain_result,
         hash_chain=hash_chain,
@@ -294,16 +318,43 @@ def verify_signature(
         signer_cert_der=cert_der,
         accepted_digests=policy.accepted_digests,
     )
+    checked = CheckedDocument(
+        references=refs.references,
+        data_uris=refs.data_uris,
+        signer_certificate=cert,
+        signature_method=doc.method,
+        signature_value=signature_value,
+        properties=props,
+    )
+    result = _verified(checked, coverage, now, policy)
+    # Stored only once every check passed, and only for a batch signature:
+    # its document is shared by the batch's other messages.
+    if (
+        cache is not None
+        and hash_chain_result is not None
+        and coverage.hash_chain is not None
+    ):
+        cache.put(signature_xml, hash_chain_result, policy, checked)
+    return result
+
+
+def _verified(
+    checked: CheckedDocument,
+    coverage: Coverage,
+    now: dt.datetime | None,
+    policy: SignaturePolicy,
+) -> VerifiedSignature:
+    props = checked.properties
     _check_signing_time(props, now, policy)
     return VerifiedSignature(
-        signer_certificate=cert,
+        signer_certificate=checked.signer_certificate,
         signing_time=props.signing_time,
         ocsp_responses=props.ocsp_responses,
         extra_certificates=props.certificates,
         timestamp_tokens=props.timestamp_tokens,
-        references=refs.references,
-        signature_method=doc.method,
-        signature_value=signature_value,
+        references=checked.references,
+        signature_method=checked.signature_method,
+        signature_value=checked.signature_value,
         signed_uris=coverage.signed_uris,
         hash_chain=coverage.hash_chain,
     )

@@ -19,6 +19,7 @@ from jplink.identifiers import (
     parse_identifier,
     parse_security_server_id,
     parse_service_id,
+    validate_part,
 )
 from jplink.ns import NS_IDENTIFIERS, NS_XROAD
 from jplink.xml import parse_xml, serialize_xml
@@ -289,3 +290,52 @@ def test_xml_bad_service_value_has_service_code():
 def test_xml_comments_inside_identifier_are_ignored():
     data = _client_xml(GOOD_MEMBER_BODY + "<!-- note -->")
     assert identifier_from_xml(parse_xml(data)) == ClientId("EE", "GOV", "123")
+
+
+# -- the memo of valid parts ------------------------------------------------
+
+
+def test_valid_parts_are_remembered_and_bad_ones_never():
+    from jplink.identifiers import _model
+
+    assert validate_part("memo-part", "memberCode") == "memo-part"
+    assert "memo-part" in _model._VALID
+    for bad in ("a/b", " lead", "", "x\u200by"):
+        with pytest.raises(InvalidRequest) as info:
+            validate_part(bad, "subsystemCode")
+        # The field name still reaches the message (it is not part of the memo).
+        assert "subsystemCode" in info.value.message
+        assert bad not in _model._VALID
+
+
+def test_only_plain_str_takes_the_fast_path():
+    from jplink.identifiers import _model
+
+    validate_part("abc", "memberCode")
+
+    class Lookalike(str):
+        """Equal to and hashed like a remembered part, but holding a '/'."""
+
+        __slots__ = ()
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return hash("abc")
+
+    assert Lookalike("a/b") in _model._VALID  # a set lookup alone would pass it
+    with pytest.raises(InvalidRequest):
+        validate_part(Lookalike("a/b"), "memberCode")
+
+
+def test_the_memo_is_bounded():
+    from jplink.identifiers import _model
+
+    for i in range(_model._MAX_VALID + 10):
+        validate_part(f"bounded-{i}", "memberCode")
+    assert len(_model._VALID) <= _model._MAX_VALID
+    # Still correct after it started again from empty.
+    assert validate_part("bounded-1", "memberCode") == "bounded-1"
+    with pytest.raises(InvalidRequest):
+        validate_part("bounded/1", "memberCode")

@@ -1,0 +1,203 @@
+"""The writer's fast path (Core inserts, one thread hop per batch on SQLite)
+and the outcome columns it fills at logging time, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from jplink.errors import StorageError
+from jplink.identifiers import ClientId, ServiceId
+from jplink.protocol.faults import build_fault
+from jplink.storage import Database
+from security_server import _messagelog_sqlite, messagelog
+from security_server.config import MessageLogMode
+from security_server.db import open_database
+from security_server.logcrypt import create_keystore, load_keystore
+from security_server.messagelog import LogEntry, MessageLogWriter, log_entry
+from security_server.models import MessageLogRecord
+from security_server.states import LogDirection, LogSide
+
+CLIENT = ClientId("JP-TEST", "COM", "1111").subsystem("client")
+SERVICE = ServiceId("JP-TEST", "COM", "2222", "data", "getTrades")
+OK_SOAP = b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><r/></e:Body></e:Envelope>'
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = await open_database(db_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def _entry(
+    query_id: str,
+    now: dt.datetime,
+    *,
+    soap: bytes = OK_SOAP,
+    fault: bool | None = None,
+    fault_code: str | None = None,
+) -> LogEntry:
+    return log_entry(
+        query_id=query_id,
+        client=CLIENT,
+        service=SERVICE,
+        direction=LogDirection.RESPONSE,
+        side=LogSide.CLIENT_PROXY,
+        soap=soap,
+        signature_xml=b"<sig/>",
+        hash_chain=None,
+        hash_chain_result=None,
+        signer_cert_der=b"cert",
+        ocsp_ders=[b"ocsp"],
+        mode=MessageLogMode.FULL,
+        x_request_id="r",
+        now=now,
+        fault=fault,
+        fault_code=fault_code,
+    )
+
+
+async def _records(db: Database) -> dict[str, MessageLogRecord]:
+    async with db.transaction() as session:
+        found = (await session.execute(select(MessageLogRecord))).scalars()
+        return {r.query_id: r for r in found}
+
+
+async def test_outcome_recorded_at_logging_time(
+    db: Database, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = MessageLogWriter(db, MessageLogMode.FULL)
+    fault = build_fault("Server.ServerProxy.ServiceFailed", "down", detail="d")
+    try:
+        # What the proxies pass: they know; nothing is parsed again.
+        def no_parsing(message: bytes) -> object:
+            raise AssertionError("the writer re-parsed a message it was told about")
+
+        monkeypatch.setattr(messagelog, "message_outcome", no_parsing)
+        await writer.write([_entry("told-ok", now, fault=False)])
+        monkeypatch.undo()
+        # A caller that does not say: the writer classifies the message.
+        await writer.write(
+            [_entry("unsaid-fault", now, soap=fault), _entry("unsaid-ok", now)]
+        )
+    finally:
+        await writer.close()
+    stored = await _records(db)
+    assert (stored["told-ok"].fault, stored["told-ok"].fault_code) == (False, None)
+    assert stored["unsaid-fault"].fault is True
+    assert stored["unsaid-fault"].fault_code == "Server.ServerProxy.ServiceFailed"
+    assert (stored["unsaid-ok"].fault, stored["unsaid-ok"].fault_code) == (False, None)
+
+
+def test_a_fault_code_needs_a_fault(now: dt.datetime) -> None:
+    entry = _entry("q", now, fault=False, fault_code="Server.X")
+    assert entry.fault_code is None
+    entry = _entry("q", now, fault=True, fault_code="Server.X")
+    assert (entry.fault, entry.fault_code) == (True, "Server.X")
+
+
+async def test_outcome_of_an_encrypted_or_metadata_record(
+    db: Database, tmp_path: Path, now: dt.datetime
+) -> None:
+    keys = tmp_path / "keys.json"
+    create_keystore(keys, now=now)
+    fault = build_fault("Server.ClientProxy.X", "no", detail="d")
+    encrypted = MessageLogWriter(db, MessageLogMode.FULL, keystore=load_keystore(keys))
+    metadata = MessageLogWriter(db, MessageLogMode.METADATA)
+    try:
+        await encrypted.write([_entry("enc", now, soap=fault)])
+        await metadata.write([_entry("meta", now, soap=fault)])
+    finally:
+        await encrypted.close()
+        await metadata.close()
+    stored = await _records(db)
+    # Classified in clear, before encryption or the metadata mode hid it.
+    assert stored["enc"].message not in (None, fault)
+    assert stored["meta"].message is None
+    for name in ("enc", "meta"):
+        assert (stored[name].fault, stored[name].fault_code) == (
+            True,
+            "Server.ClientProxy.X",
+        )
+
+
+async def test_batches_share_a_transaction_on_both_databases(
+    db: Database, now: dt.datetime
+) -> None:
+    writer = MessageLogWriter(db, MessageLogMode.FULL)
+    try:
+        await asyncio.gather(
+            *(writer.write([_entry(f"q{i}", now, fault=False)]) for i in range(40))
+        )
+    finally:
+        await writer.close()
+    assert 1 <= writer.commits <= 3
+    stored = await _records(db)
+    assert sorted(stored) == sorted(f"q{i}" for i in range(40))
+    # SQLite gives the UTC time back naive, PostgreSQL aware.
+    assert {r.logged_at.replace(tzinfo=dt.UTC) for r in stored.values()} == {now}
+    assert all(r.message == OK_SOAP for r in stored.values())
+
+
+async def test_sqlite_batch_is_one_call_in_the_writer_thread(
+    tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = await open_database(f"sqlite:///{tmp_path / 'ss.db'}")
+    calls: list[int] = []
+    real = _messagelog_sqlite.SqliteSink._insert_sync
+
+    def counting(self: object, statements: list[tuple[str, list[object]]]) -> None:
+        assert len(statements) == 1  # one INSERT statement per batch
+        calls.append(len(statements[0][1]))
+        real(self, statements)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_messagelog_sqlite.SqliteSink, "_insert_sync", counting)
+    writer = MessageLogWriter(database, MessageLogMode.FULL)
+    try:
+        await asyncio.gather(
+            *(
+                writer.write([_entry(f"q{i}", now), _entry(f"r{i}", now)])
+                for i in range(25)
+            )
+        )
+    finally:
+        await writer.close()
+        await database.dispose()
+    assert sum(calls) == 50
+    assert len(calls) == writer.commits
+
+
+async def test_close_waits_for_the_batch_in_flight(
+    db: Database, now: dt.datetime
+) -> None:
+    writer = MessageLogWriter(db, MessageLogMode.FULL)
+    pending = asyncio.ensure_future(
+        writer.write([_entry(f"q{i}", now, fault=False) for i in range(200)])
+    )
+    await asyncio.sleep(0)  # queued, the insert started
+    await writer.close()
+    await pending  # acknowledged, not cancelled
+    assert len(await _records(db)) == 200
+
+
+async def test_database_gone_fails_closed(tmp_path: Path, now: dt.datetime) -> None:
+    database = await open_database(f"sqlite:///{tmp_path / 'ss.db'}")
+    writer = MessageLogWriter(database, MessageLogMode.FULL)
+    try:
+        await writer.write([_entry("first", now)])
+        async with database.engine.begin() as conn:  # the table is gone
+            await conn.exec_driver_sql("ALTER TABLE message_log RENAME TO gone")
+        with pytest.raises(StorageError) as info:
+            await writer.write([_entry("second", now)])
+        assert info.value.code == "LoggingFailed"
+    finally:
+        await writer.close()
+        await database.dispose()
