@@ -33,7 +33,7 @@ _start = _BASE + _worker_index() * _BLOCK
 # A random starting point, so that two test runs at once (several engineers
 # on one machine) rarely walk the same ports in step.
 _first = random.randrange(_BLOCK)
-_counter = itertools.cycle(
+_counter: itertools.cycle[int] = itertools.cycle(
     [*range(_start + _first, _start + _BLOCK), *range(_start, _start + _first)]
 )
 
