@@ -15,8 +15,12 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..errors import GlobalConfExpired, GlobalConfSignatureError
@@ -89,16 +93,40 @@ def _find_cert(
     )
 
 
-def _ecdsa_der(signature: bytes, key: ec.EllipticCurvePublicKey) -> bytes:
+def _ecdsa_forms(signature: bytes, key: ec.EllipticCurvePublicKey) -> list[bytes]:
     # XML-DSig writes ECDSA as raw r||s; JCA (X-Road's signer) writes DER.
-    # Accept both: an r||s value of exactly twice the coordinate size is
-    # re-encoded, anything else is passed on as DER.
+    # Accept both. A value of exactly twice the coordinate size is r||s
+    # unless it is also well-formed DER (a raw value may begin with 0x30 by
+    # chance, 1 in 256): then both readings are tried. Either must be a valid
+    # signature by the key, so trying two cannot make a forgery pass.
     size = (key.curve.key_size + 7) // 8
-    if len(signature) == 2 * size and signature[:1] != b"\x30":
-        r = int.from_bytes(signature[:size], "big")
-        s = int.from_bytes(signature[size:], "big")
-        return encode_dss_signature(r, s)
-    return signature
+    if len(signature) != 2 * size:
+        return [signature]
+    r = int.from_bytes(signature[:size], "big")
+    s = int.from_bytes(signature[size:], "big")
+    forms = [encode_dss_signature(r, s)]
+    try:
+        if encode_dss_signature(*decode_dss_signature(signature)) == signature:
+            forms.append(signature)
+    except ValueError:
+        pass
+    return forms
+
+
+def _verify_ecdsa(
+    key: ec.EllipticCurvePublicKey,
+    signature: bytes,
+    data: bytes,
+    hash_alg: hashes.HashAlgorithm,
+) -> None:
+    forms = _ecdsa_forms(signature, key)
+    for form in forms[:-1]:
+        try:
+            key.verify(form, data, ec.ECDSA(hash_alg))
+            return
+        except InvalidSignature:
+            continue
+    key.verify(forms[-1], data, ec.ECDSA(hash_alg))  # raises InvalidSignature
 
 
 def _check_signature(directory: SignedDirectory, cert: x509.Certificate) -> None:
@@ -117,11 +145,7 @@ def _check_signature(directory: SignedDirectory, cert: x509.Certificate) -> None
         if algorithm.key_kind is KeyKind.EC and isinstance(
             key, ec.EllipticCurvePublicKey
         ):
-            key.verify(
-                _ecdsa_der(directory.signature, key),
-                directory.signed_data,
-                ec.ECDSA(hash_alg),
-            )
+            _verify_ecdsa(key, directory.signature, directory.signed_data, hash_alg)
             return
     except InvalidSignature:
         raise GlobalConfSignatureError(

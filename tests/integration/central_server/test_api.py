@@ -16,6 +16,7 @@ from central_server.auth import ROUTE_ROLES
 from central_server.config import CentralConfig
 from central_server.db import open_database
 from central_server.management_api import MANAGEMENT_PATH, REGISTRATION_PATH
+from central_server.management_wsdl import MANAGEMENT_WSDL_PATH
 from central_server.registration_api import PUBLIC_ROUTES
 from jplink.clients.ca import FakeCaEnrolmentClient
 from tests.conftest import require_tool
@@ -116,7 +117,11 @@ async def test_public_app_serves_only_the_registration_routes(public):
         for r in app.router.routes()
         if r.method != "HEAD"
     )
-    management = [("POST", REGISTRATION_PATH), ("POST", MANAGEMENT_PATH)]
+    management = [
+        ("POST", REGISTRATION_PATH),
+        ("POST", MANAGEMENT_PATH),
+        ("GET", MANAGEMENT_WSDL_PATH),  # the management services' WSDL
+    ]
     assert served == sorted([(m, p) for m, p, _h in PUBLIC_ROUTES] + management)
     assert (await public.get("/api/v1/members")).status == 404
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -206,6 +208,34 @@ def test_ecdsa_raw_r_s_signature_is_accepted(now):
     old = body.split(b"\r\n")[-3]
     r, s = decode_dss_signature(base64.b64decode(old))
     raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    converted = body.replace(old, base64.b64encode(raw))
+    result = verify_directory(
+        converted, content_type, verification_certs=[cert], now=now
+    )
+    assert result.signature_algorithm is SignatureAlgorithm.ECDSA_SHA512
+    flipped = raw[:-1] + bytes([raw[-1] ^ 1])
+    with pytest.raises(GlobalConfSignatureError):
+        verify_directory(
+            body.replace(old, base64.b64encode(flipped)),
+            content_type,
+            verification_certs=[cert],
+            now=now,
+        )
+
+
+def test_raw_r_s_beginning_like_der_is_still_accepted(now):
+    # One raw r||s value in 256 begins with 0x30, the DER SEQUENCE tag: it
+    # must not be mistaken for DER (this made the test above flaky).
+    key, cert = ec_pair()
+    content_type, body = _build(now, (key, cert))
+    old = body.split(b"\r\n")[-3]
+    signed = parse_signed_directory(body, content_type).signed_data
+    for _ in range(5000):
+        r, s = decode_dss_signature(key.sign(signed, ec.ECDSA(hashes.SHA512())))
+        raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        if raw[0] == 0x30:
+            break
+    assert raw[0] == 0x30
     converted = body.replace(old, base64.b64encode(raw))
     result = verify_directory(
         converted, content_type, verification_certs=[cert], now=now
