@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from jplink.errors import ConfigurationError, InvalidRequest, NotFound, Unauthenticated
-from jplink.web import hash_secret, new_secret, verify_secret
+from jplink.storage.apikeys import ApiKeyFormat
+from jplink.web import verify_secret
 
 __all__ = [
     "ApiKeyInfo",
@@ -30,7 +30,7 @@ __all__ = [
     "revoke_api_key",
 ]
 
-_KEY = re.compile(r"jpad_([0-9a-f]{16})_[A-Za-z0-9_-]{40,100}\Z")
+_KEYS = ApiKeyFormat("jpad", min_secret=40)
 _LINE = re.compile(r"([0-9a-f]{16}) ([0-9a-f]{64}) (.*)\Z")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,100}\Z")
 
@@ -102,11 +102,10 @@ def create_api_key(path: Path, name: str) -> tuple[ApiKeyInfo, str]:
     if not _NAME.match(name):
         raise InvalidRequest("The key name must be 1-100 printable characters")
     keys = _read(path)
-    key_id = secrets.token_hex(8)
-    key = f"jpad_{key_id}_{new_secret()}"
-    keys[key_id] = (hash_secret(key), name)
+    new = _KEYS.new_key()
+    keys[new.key_id] = (new.key_hash, name)
     _write(path, keys)
-    return ApiKeyInfo(key_id, name), key
+    return ApiKeyInfo(new.key_id, name), new.key
 
 
 def list_api_keys(path: Path) -> list[ApiKeyInfo]:
@@ -167,10 +166,9 @@ class ApiKeyStore:
                 all, so a caller learns nothing about which).
             ConfigurationError: the key file became unsafe or malformed.
         """
-        match = _KEY.match(presented)
-        key_id = match.group(1) if match else ""
+        key_id = _KEYS.key_id_of(presented)
         stored = self._current().get(key_id)
         verify_secret(presented, stored[0] if stored else None)
-        if stored is None or match is None:
+        if stored is None:
             raise Unauthenticated("The API key is not valid")
         return ApiKeyInfo(key_id, stored[1])

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import re
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from jplink.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
+from jplink.errors import Conflict, InvalidRequest, NotFound
 from jplink.storage import Database
-from jplink.web import hash_secret, new_secret, verify_secret
+from jplink.storage.apikeys import ApiKeyFormat, authenticate_api_key, find_api_key
 
 from . import audit
 from .member_requests import check_text
@@ -38,7 +36,7 @@ __all__ = [
     "revoke_api_key",
 ]
 
-_KEY_RE = re.compile(r"jpcs_([0-9a-f]{16})_[A-Za-z0-9_-]{20,100}")
+_KEYS = ApiKeyFormat("jpcs")
 
 
 class Role(enum.Enum):
@@ -109,12 +107,12 @@ async def create_api_key(
         InvalidRequest: an empty or over-long name.
     """
     check_text(name, "name", limit=255)
-    key_id = secrets.token_hex(8)
-    key = f"jpcs_{key_id}_{new_secret()}"
+    new = _KEYS.new_key()
+    key_id = new.key_id
     async with db.transaction() as s:
         row = ApiKey(
             key_id=key_id,
-            key_hash=hash_secret(key),
+            key_hash=new.key_hash,
             role=role.value,
             name=name,
             created_at=now,
@@ -129,7 +127,7 @@ async def create_api_key(
             now=now,
             detail={"name": name, "role": role.value},
         )
-        return _info(row), key
+        return _info(row), new.key
 
 
 async def revoke_api_key(
@@ -142,9 +140,7 @@ async def revoke_api_key(
         Conflict: already revoked.
     """
     async with db.transaction() as s:
-        row = (
-            await s.execute(select(ApiKey).where(ApiKey.key_id == key_id))
-        ).scalar_one_or_none()
+        row = await find_api_key(s, ApiKey, key_id)
         if row is None:
             raise NotFound(f"API key {key_id} does not exist")
         if row.revoked_at is not None:
@@ -175,14 +171,5 @@ async def authenticate(db: Database, presented: str) -> Principal:
         Unauthenticated: malformed, unknown, wrong or revoked key (one message
             for all, so a caller learns nothing about which).
     """
-    match = _KEY_RE.fullmatch(presented)
-    key_id = match.group(1) if match else ""
-    async with db.transaction() as s:
-        row = (
-            await s.execute(select(ApiKey).where(ApiKey.key_id == key_id))
-        ).scalar_one_or_none()
-    # Constant time, and as long for an unknown id as for a wrong secret.
-    verify_secret(presented, row.key_hash if row is not None else None)
-    if row is None or row.revoked_at is not None:
-        raise Unauthenticated("The API key is not valid")
+    row = await authenticate_api_key(db, ApiKey, _KEYS, presented)
     return Principal(key_id=row.key_id, name=row.name, role=Role(row.role))

@@ -18,9 +18,11 @@ from jplink.web import (
     PROBLEM_JSON,
     Handler,
     make_problem_middleware,
+    opt_str,
     problem_response,
     read_json_object,
 )
+from jplink.web import req_str as _req_str
 
 __all__ = [
     "PROBLEM_JSON",
@@ -46,30 +48,13 @@ async def json_body(request: web.Request, allowed: frozenset[str]) -> dict[str, 
     return await read_json_object(request, allowed=allowed)
 
 
-def opt_str(body: Mapping[str, Any], name: str) -> str | None:
-    """An optional string field.
-
-    Raises:
-        InvalidRequest: present but not a string.
-    """
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidRequest(f"Field {name!r} must be a string", code="InvalidField")
-    return value
-
-
 def req_str(body: Mapping[str, Any], name: str) -> str:
-    """A required string field.
+    """A required string field (``""`` passes: the service checks the text).
 
     Raises:
         InvalidRequest: missing or not a string.
     """
-    value = opt_str(body, name)
-    if value is None:
-        raise InvalidRequest(f"Field {name!r} is required", code="InvalidField")
-    return value
+    return _req_str(body, name, allow_empty=True)
 
 
 def request_id(request: web.Request) -> int:

@@ -1,4 +1,5 @@
-"""Shared aiohttp helpers: problem responses, the error middleware, API keys.
+"""Shared aiohttp helpers: problem responses, the error middleware, request
+fields, API keys.
 
 Every JP-LINK HTTP API answers errors the same way, as an RFC 9457 problem
 document (``application/problem+json``)::
@@ -43,10 +44,12 @@ __all__ = [
     "hash_secret",
     "make_problem_middleware",
     "new_secret",
+    "opt_str",
     "problem_from_error",
     "problem_middleware",
     "problem_response",
     "read_json_object",
+    "req_str",
     "verify_secret",
 ]
 
@@ -282,6 +285,38 @@ async def read_json_object(
                 f"Unknown field(s): {', '.join(unknown)}", code="InvalidField"
             )
     return body
+
+
+def opt_str(body: Mapping[str, Any], name: str) -> str | None:
+    """An optional string field of a JSON request body.
+
+    Raises:
+        InvalidRequest: code ``InvalidField`` when present but not a string.
+    """
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"Field {name!r} must be a string", code="InvalidField")
+    return value
+
+
+def req_str(body: Mapping[str, Any], name: str, *, allow_empty: bool = False) -> str:
+    """A required string field of a JSON request body.
+
+    Args:
+        body: the decoded request object.
+        name: the field.
+        allow_empty: accept ``""`` (for callers that check the text later).
+
+    Raises:
+        InvalidRequest: code ``InvalidField`` when missing, not a string, or
+            empty unless ``allow_empty``.
+    """
+    value = opt_str(body, name)
+    if value is None or (not value and not allow_empty):
+        raise InvalidRequest(f"Field {name!r} is required", code="InvalidField")
+    return value
 
 
 def bearer_token(request: web.Request) -> str:

@@ -146,5 +146,3 @@ def sqlite_file(db: Database) -> str | None:
     if not url.database or url.database == ":memory:" or url.query:
         return None
     return url.database
-
-

@@ -18,6 +18,8 @@ One pass (:func:`archive_once`, run every ``[archive] interval_seconds`` by
    is archived twice.
 5. Queue the file for the transfer hook and run the queue; a failing hook is
    logged and retried on the next pass, and the file is never removed.
+
+The file writes, ``gpg`` and the hook are in :mod:`security_server.archive_files`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import asyncio
 import datetime as dt
 import logging
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +35,11 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, update
 
 from jplink.asic import archive_file_name, build_archive
-from jplink.errors import Conflict, SecurityError, StorageError
+from jplink.errors import Conflict, StorageError
 from jplink.identifiers import parse_client_id
 from jplink.storage import Database
 
+from .archive_files import fsync_dir, gpg_encrypt, run_transfer_command, write_durably
 from .config import SecurityServerConfig
 from .evidence import BodyDecryptor, build_record_container
 from .messagelog_query import classify_outcomes
@@ -78,97 +80,6 @@ class ArchivePass:
     archives: tuple[WrittenArchive, ...]
     transferred: tuple[Path, ...]
     transfer_failures: tuple[Path, ...]
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``path`` (mode 0600) and fsync it before returning.
-
-    Raises:
-        StorageError: the file cannot be written.
-    """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        path.unlink(missing_ok=True)
-        raise StorageError(f"Cannot write the archive {path}: {exc}") from exc
-
-
-def _gpg_binary() -> str:
-    gpg = shutil.which("gpg")
-    if gpg is None:
-        raise SecurityError(
-            "Archive encryption needs the gpg program (apt package gnupg)",
-            code="ArchiveEncryptionFailed",
-        )
-    return gpg
-
-
-async def gpg_encrypt(
-    data: bytes, recipients: Sequence[str], *, gpg_home: Path | None
-) -> bytes:
-    """Encrypt ``data`` to ``recipients`` with the ``gpg`` program (binary).
-
-    Raises:
-        SecurityError: code ``ArchiveEncryptionFailed``: no gpg, no
-            recipients, or gpg refused (e.g. an unknown key).
-    """
-    if not recipients:
-        raise SecurityError(
-            "No GPG recipients for this archive", code="ArchiveEncryptionFailed"
-        )
-    argv = [_gpg_binary(), "--batch", "--yes", "--no-tty", "--trust-model", "always"]
-    if gpg_home is not None:
-        argv += ["--homedir", str(gpg_home)]
-    for recipient in recipients:
-        argv += ["--recipient", recipient]
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        "--encrypt",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(data)
-    if proc.returncode != 0 or not out:
-        raise SecurityError(
-            "gpg could not encrypt the archive: "
-            + err.decode("utf-8", "replace").strip()[-500:],
-            code="ArchiveEncryptionFailed",
-        )
-    return out
-
-
-async def run_transfer_command(
-    command: Sequence[str], path: Path, *, timeout: float
-) -> str | None:
-    """Run the transfer hook with ``path`` appended; None on success, else why."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *command,
-            str(path),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    except OSError as exc:
-        return f"cannot start {command[0]!r}: {exc}"
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return f"timed out after {timeout:g} s"
-    if proc.returncode != 0:
-        tail = out.decode("utf-8", "replace").strip()[-500:]
-        return f"exit status {proc.returncode}: {tail}"
-    return None
 
 
 def _group_of(config: SecurityServerConfig, client: str) -> str:
@@ -287,16 +198,8 @@ async def _archive_group(
         part.unlink(missing_ok=True)
         raise
     os.replace(part, final)
-    await asyncio.to_thread(_fsync_dir, directory)
+    await asyncio.to_thread(fsync_dir, directory)
     return WrittenArchive(group, final, len(records), built.last_digest)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 async def _commit(

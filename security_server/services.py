@@ -19,6 +19,7 @@ from jplink.errors import Conflict, InvalidRequest, NotFound
 from jplink.identifiers import ClientId, ServiceId
 from jplink.storage import Database
 from wsdl import parse_wsdl
+from wsdl.parse import ParsedOperation
 
 from . import audit
 from .clients import find_client
@@ -29,11 +30,13 @@ __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "ServiceDescriptionInfo",
     "ServiceInfo",
+    "WsdlServices",
     "add_wsdl_description",
     "delete_description",
     "find_service",
     "list_descriptions",
     "list_services",
+    "parse_wsdl_services",
     "set_description_enabled",
     "update_service",
 ]
@@ -97,6 +100,56 @@ def _check_url(url: str) -> str:
     return url
 
 
+@dataclass(frozen=True, slots=True)
+class WsdlServices:
+    """The services a WSDL document offers.
+
+    Attributes:
+        operations: one per service, in document order.
+        address: the first ``soap:address``, or the document's own URL when
+            it has none (PROTOCOLS.md §11).
+    """
+
+    operations: tuple[ParsedOperation, ...]
+    address: str
+
+    def new_service(
+        self, operation: ParsedOperation, *, description_id: int, client_row_id: int
+    ) -> Service:
+        """The row of a new service: at :attr:`address`, default timeout, TLS on."""
+        return Service(
+            description_id=description_id,
+            client_id=client_row_id,
+            service_code=operation.name,
+            service_version=operation.version,
+            title=operation.title,
+            url=self.address,
+            timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+            tls_verify=True,
+        )
+
+
+def parse_wsdl_services(wsdl: bytes, url: str) -> WsdlServices:
+    """Parse an (untrusted) WSDL into the services it offers.
+
+    Args:
+        wsdl: the document as downloaded.
+        url: where it was downloaded from.
+
+    Returns:
+        Its operations and the address they are served at.
+
+    Raises:
+        XmlSecurityError, MalformedMessage: not a usable WSDL.
+        InvalidRequest: code ``InvalidWsdl`` for a WSDL without operations.
+    """
+    parsed = parse_wsdl(wsdl)
+    if not parsed.operations:
+        raise InvalidRequest("The WSDL has no operations", code="InvalidWsdl")
+    address = parsed.addresses[0] if parsed.addresses else url
+    return WsdlServices(parsed.operations, address)
+
+
 async def add_wsdl_description(
     db: Database,
     actor: str,
@@ -128,10 +181,7 @@ async def add_wsdl_description(
         StorageError: the database failed.
     """
     _check_url(url)
-    parsed = parse_wsdl(wsdl)
-    if not parsed.operations:
-        raise InvalidRequest("The WSDL has no operations", code="InvalidWsdl")
-    address = parsed.addresses[0] if parsed.addresses else url
+    parsed = parse_wsdl_services(wsdl, url)
     async with db.transaction() as session:
         client = await find_client(session, client_id)
         if await session.scalar(
@@ -168,16 +218,7 @@ async def add_wsdl_description(
         session.add(desc)
         await session.flush()
         rows = [
-            Service(
-                description_id=desc.id,
-                client_id=client.id,
-                service_code=op.name,
-                service_version=op.version,
-                title=op.title,
-                url=address,
-                timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-                tls_verify=True,
-            )
+            parsed.new_service(op, description_id=desc.id, client_row_id=client.id)
             for op in parsed.operations
         ]
         session.add_all(rows)

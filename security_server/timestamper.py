@@ -3,15 +3,9 @@
 Every ``timeStampingIntervalSeconds`` the :class:`Timestamper` takes the
 records without a time-stamp, oldest first (at most
 ``timestamping_batch_size``), and asks the approved TSAs, in configuration
-order with failover, for ONE token:
-
-- several records: the data is the bytes of the ts ``HashChainResult`` over
-  their ``signaturehash`` values ("Build a hash chain whose inputs are each
-  record's signaturehash ... The timestamped data = the bytes of the ts hash
-  chain result XML"); each record keeps its own ``HashChain``;
-- one record: "The timestamped data = the raw (decoded) bytes of
-  ``ds:SignatureValue``" (X-Road's ``SingleTimestampRequest``); the evidence
-  export embeds that token into the signature.
+order with failover, for ONE token over the data of
+:mod:`security_server.timestamp_batch` (a ts hash chain over several records,
+the ``ds:SignatureValue`` of a single one).
 
 The response is verified against the approved TSA certificate from the global
 configuration before anything is stored; the token and the records' links are
@@ -20,37 +14,26 @@ written in ONE transaction whose updates are conditional on
 stays in the queue) and never gives a record two time-stamps (a batch that
 finds a record already stamped is rolled back whole).
 
-:class:`TimestampingHealth` remembers failures: "If timestamping keeps failing
-for longer than acceptable-timestamp-failure-period ... the proxy stops
-accepting messages" (PROTOCOLS.md §12.2). The proxies call
-:meth:`TimestampingHealth.check` before accepting a message.
+Each run's outcome goes to a
+:class:`~security_server.timestamping_health.TimestampingHealth`, which the
+proxies check before accepting a message. The names of both modules are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import aiohttp
 from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from jplink.clients.tsa import AiohttpTsaClient, TsaClient
-from jplink.errors import (
-    GlobalConfError,
-    JPLinkError,
-    MalformedMessage,
-    StorageError,
-    TimestampError,
-)
+from jplink.errors import GlobalConfError, JPLinkError, StorageError, TimestampError
 from jplink.globalconf import ApprovedTSA
-from jplink.ns import NS_DS
-from jplink.security.c14n import DigestAlgorithm, b64decode_text
-from jplink.security.hashchain import build_hash_chains
 from jplink.security.tsp import (
     HashAlgorithm,
     TimestampVerified,
@@ -58,13 +41,24 @@ from jplink.security.tsp import (
     verify_timestamp_response,
 )
 from jplink.storage import Database
-from jplink.xml import parse_xml
 
 from .audit import aware
 from .config import SecurityServerConfig
 from .exchange_ports import SavedConfProvider
 from .models import MessageLogRecord, MessageTimestamp
 from .retention import delete_expired_records
+from .timestamp_batch import (
+    TS_DATA_REF_URI,
+    TS_HASH_CHAIN_URI,
+    StampedBatch,
+    hash_chain_data,
+    signature_value_of,
+)
+from .timestamping_health import (
+    TIMESTAMPER_FAILED,
+    TimestampingHealth,
+    TimestampingState,
+)
 
 __all__ = [
     "TIMESTAMPER_FAILED",
@@ -80,125 +74,11 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: X-Road's ``X_MLOG_TIMESTAMPER_FAILED`` ("timestamper_failed"): the fault
-#: leaf code when exchanges are refused because time-stamping keeps failing.
-TIMESTAMPER_FAILED = "timestamper_failed"
-#: PROTOCOLS.md §12.2: "The chain file is /ts-hashchain.xml; DataRef URI
-#: /META-INF/signatures.xml".
-TS_HASH_CHAIN_URI = "/ts-hashchain.xml"
-TS_DATA_REF_URI = "/META-INF/signatures.xml"
 #: Interval when neither ss.toml nor the global configuration gives one.
 DEFAULT_INTERVAL_SECONDS = 60.0
 
 _LOG: Table = MessageLogRecord.__table__  # type: ignore[assignment]
 _TS: Table = MessageTimestamp.__table__  # type: ignore[assignment]
-
-
-@dataclass(frozen=True, slots=True)
-class TimestampingState:
-    """A snapshot of :class:`TimestampingHealth` (for diagnostics)."""
-
-    failing_since: dt.datetime | None
-    last_error: str | None
-    oldest_pending_at: dt.datetime | None
-    last_success_at: dt.datetime | None
-    last_tsa_url: str | None
-
-
-class TimestampingHealth:
-    """Whether the log may accept messages, after the time-stamper's last runs.
-
-    Args:
-        failure_period_seconds: ``acceptable_timestamp_failure_period_seconds``
-            (0 disables the check).
-    """
-
-    def __init__(self, failure_period_seconds: int) -> None:
-        self.period = dt.timedelta(seconds=failure_period_seconds)
-        self._failing_since: dt.datetime | None = None
-        self._last_error: str | None = None
-        self._oldest_pending: dt.datetime | None = None
-        self._last_success: dt.datetime | None = None
-        self._last_url: str | None = None
-
-    def succeeded(self, now: dt.datetime, url: str | None) -> None:
-        """Record a successful run (or one that had nothing to stamp)."""
-        self._failing_since = self._last_error = self._oldest_pending = None
-        self._last_success = now
-        if url is not None:
-            self._last_url = url
-
-    def failed(
-        self, now: dt.datetime, error: str, oldest_pending: dt.datetime | None
-    ) -> None:
-        """Record a failed run and the oldest record still without a stamp."""
-        if self._failing_since is None:
-            self._failing_since = now
-        self._last_error = error
-        self._oldest_pending = oldest_pending
-
-    def state(self) -> TimestampingState:
-        """The current state as a frozen snapshot."""
-        return TimestampingState(
-            self._failing_since,
-            self._last_error,
-            self._oldest_pending,
-            self._last_success,
-            self._last_url,
-        )
-
-    def check(self, now: dt.datetime) -> None:
-        """Refuse a new message while time-stamping has failed for too long.
-
-        Raises:
-            TimestampError: code ``timestamper_failed`` when time-stamping
-                is failing and the oldest record without a time-stamp is
-                older than the acceptable failure period.
-        """
-        oldest = self._oldest_pending
-        if not self.period or self._failing_since is None or oldest is None:
-            return
-        if now - oldest > self.period:
-            raise TimestampError(
-                "Cannot time-stamp messages: time-stamping has failed since "
-                f"{self._failing_since.isoformat()} and the oldest record "
-                f"without a time-stamp is from {oldest.isoformat()}",
-                code=TIMESTAMPER_FAILED,
-                detail={"last_error": self._last_error},
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class StampedBatch:
-    """What one batch stored.
-
-    Attributes:
-        timestamp_id: the new ``message_timestamp`` row.
-        record_ids: the records it covers, oldest first.
-        token: the verified token.
-        tsa_url: the TSA that answered.
-        hash_chain_result: the ts chain result (None for a single record).
-    """
-
-    timestamp_id: int
-    record_ids: tuple[int, ...]
-    token: TimestampVerified
-    tsa_url: str
-    hash_chain_result: bytes | None
-
-
-def signature_value_of(signature_xml: str) -> bytes:
-    """The raw bytes of ``ds:SignatureValue`` (a single time-stamp's data).
-
-    Raises:
-        MalformedMessage: no SignatureValue, or invalid base64.
-        XmlSecurityError: the document is not acceptable XML.
-    """
-    root = parse_xml(signature_xml.encode("utf-8"))
-    value = next(root.iter(f"{{{NS_DS}}}SignatureValue"), None)
-    if value is None:
-        raise MalformedMessage("The logged signature has no ds:SignatureValue")
-    return b64decode_text(value.text, "SignatureValue")
 
 
 class Timestamper:
@@ -303,12 +183,8 @@ class Timestamper:
         if len(pending) == 1:
             data, result, chains = await self._single_data(pending[0][0]), None, [None]
         else:
-            batch = build_hash_chains(
-                [[(TS_DATA_REF_URI, base64.b64decode(h))] for _, h in pending],
-                digest_algorithm=DigestAlgorithm.SHA512,
-                hash_chain_uri=TS_HASH_CHAIN_URI,
-            )
-            data, result, chains = batch.result, batch.result, batch.chains
+            data, chains = hash_chain_data([h for _, h in pending])
+            result = data
         token, url = await self._ask(data, now)
         ids = tuple(i for i, _ in pending)
         timestamp_id = await self._store(token, url, result, ids, chains, now)

@@ -3,7 +3,7 @@
 STYLE.md §3.3 rule 5: "``jplink/clients/http.py`` wraps each call in
 ``map_transport_errors()`` ... Nowhere else catches ``aiohttp`` exceptions."
 Every client in this package sends its requests through :func:`request_json`
-(or wraps its own calls in :func:`map_transport_errors`).
+or :func:`post_der` (or wraps its own calls in :func:`map_transport_errors`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "HttpResponse",
     "map_transport_errors",
+    "post_der",
     "read_body",
     "request_json",
 ]
@@ -152,3 +153,56 @@ async def request_json(
                 url=url,
                 headers={k: v for k, v in resp.headers.items()},
             )
+
+
+async def post_der(
+    session: aiohttp.ClientSession,
+    url: str,
+    request_der: bytes,
+    *,
+    content_type: str,
+    reply_type: str,
+    limit: int,
+    timeout: float,
+) -> bytes:
+    """POST a DER request and read a binary answer of one media type.
+
+    The answer is refused at the HTTP level (a status other than 200, another
+    content type, an oversized body), so the caller never parses an error
+    page as DER. Redirects are not followed.
+
+    Args:
+        session: the caller's aiohttp session.
+        url: the address.
+        request_der: the request body.
+        content_type: the request's media type.
+        reply_type: the only media type accepted for the answer (also sent as
+            ``Accept``).
+        limit: the largest answer body read, in bytes.
+        timeout: total seconds allowed.
+
+    Returns:
+        The raw answer body, not yet parsed or trusted.
+
+    Raises:
+        TransportError: connection failure, timeout, a status other than 200,
+            another content type or a body larger than ``limit``.
+    """
+    with map_transport_errors(url):
+        async with session.post(
+            url,
+            data=request_der,
+            headers={"Content-Type": content_type, "Accept": reply_type},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            allow_redirects=False,
+        ) as resp:
+            body = await read_body(resp, limit=limit, url=url)
+            if resp.status != 200:
+                raise TransportError(f"HTTP {resp.status}", url=url, status=resp.status)
+            if resp.content_type != reply_type:
+                raise TransportError(
+                    f"content type {resp.content_type!r}, not {reply_type}",
+                    url=url,
+                    status=resp.status,
+                )
+            return body

@@ -22,7 +22,7 @@ from typing import Protocol
 import aiohttp
 
 from ..errors import TransportError
-from .http import map_transport_errors, read_body
+from .http import post_der
 
 __all__ = [
     "OCSP_REQUEST_TYPE",
@@ -85,38 +85,21 @@ class AiohttpOcspClient:
                 or a body larger than 64 KiB.
         """
         try:
-            return await self._post(url, request_der)
+            return await post_der(
+                self._session,
+                url,
+                request_der,
+                content_type=OCSP_REQUEST_TYPE,
+                reply_type=OCSP_RESPONSE_TYPE,
+                limit=MAX_OCSP_RESPONSE_BYTES,
+                timeout=self._timeout,
+            )
         except TransportError as exc:
             raise TransportError(
                 f"OCSP responder {url} gave no OCSP response: {exc.message}",
                 url=url,
                 status=exc.status,
             ) from exc
-
-    async def _post(self, url: str, request_der: bytes) -> bytes:
-        with map_transport_errors(url):
-            async with self._session.post(
-                url,
-                data=request_der,
-                headers={
-                    "Content-Type": OCSP_REQUEST_TYPE,
-                    "Accept": OCSP_RESPONSE_TYPE,
-                },
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
-                allow_redirects=False,
-            ) as resp:
-                body = await read_body(resp, limit=MAX_OCSP_RESPONSE_BYTES, url=url)
-                if resp.status != 200:
-                    raise TransportError(
-                        f"HTTP {resp.status}", url=url, status=resp.status
-                    )
-                if resp.content_type != OCSP_RESPONSE_TYPE:
-                    raise TransportError(
-                        f"content type {resp.content_type!r}, not {OCSP_RESPONSE_TYPE}",
-                        url=url,
-                        status=resp.status,
-                    )
-                return body
 
 
 class FakeOcspClient:

@@ -22,7 +22,7 @@ from typing import Protocol
 import aiohttp
 
 from ..errors import TransportError
-from .http import map_transport_errors, read_body
+from .http import post_der
 
 __all__ = [
     "DEFAULT_TSA_TIMEOUT",
@@ -86,35 +86,21 @@ class AiohttpTsaClient:
                 or a body larger than 256 KiB.
         """
         try:
-            return await self._post(url, request_der)
+            return await post_der(
+                self._session,
+                url,
+                request_der,
+                content_type=TSA_QUERY_TYPE,
+                reply_type=TSA_REPLY_TYPE,
+                limit=MAX_TSA_REPLY_BYTES,
+                timeout=self._timeout,
+            )
         except TransportError as exc:
             raise TransportError(
                 f"TSA {url} gave no time-stamp reply: {exc.message}",
                 url=url,
                 status=exc.status,
             ) from exc
-
-    async def _post(self, url: str, request_der: bytes) -> bytes:
-        with map_transport_errors(url):
-            async with self._session.post(
-                url,
-                data=request_der,
-                headers={"Content-Type": TSA_QUERY_TYPE, "Accept": TSA_REPLY_TYPE},
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
-                allow_redirects=False,
-            ) as resp:
-                body = await read_body(resp, limit=MAX_TSA_REPLY_BYTES, url=url)
-                if resp.status != 200:
-                    raise TransportError(
-                        f"HTTP {resp.status}", url=url, status=resp.status
-                    )
-                if resp.content_type != TSA_REPLY_TYPE:
-                    raise TransportError(
-                        f"content type {resp.content_type!r}, not {TSA_REPLY_TYPE}",
-                        url=url,
-                        status=resp.status,
-                    )
-                return body
 
 
 class FakeTsaClient:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from jplink.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
+from jplink.errors import Conflict, InvalidRequest, NotFound
 from jplink.storage import Database
-from jplink.web import hash_secret, new_secret, verify_secret
+from jplink.storage.apikeys import ApiKeyFormat, authenticate_api_key, find_api_key
 
 from .. import audit
 from ..models import AdminApiKey
@@ -34,7 +33,7 @@ __all__ = [
     "revoke_api_key",
 ]
 
-_KEY_RE = re.compile(r"jpss_([0-9a-f]{16})_[A-Za-z0-9_-]{20,100}")
+_KEYS = ApiKeyFormat("jpss")
 _KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
 
 
@@ -116,12 +115,12 @@ async def create_api_key(
     _check_name(name)
     if not roles:
         raise InvalidRequest("Give at least one role", code="InvalidRole")
-    key_id = secrets.token_hex(8)
-    key = f"jpss_{key_id}_{new_secret()}"
+    new = _KEYS.new_key()
+    key_id = new.key_id
     async with db.transaction() as session:
         row = AdminApiKey(
             key_id=key_id,
-            key_hash=hash_secret(key),
+            key_hash=new.key_hash,
             name=name,
             roles=roles_text(roles),
             created_at=now,
@@ -136,7 +135,7 @@ async def create_api_key(
             now=now,
             detail={"name": name, "roles": row.roles.split()},
         )
-        return _info(row), key
+        return _info(row), new.key
 
 
 async def revoke_api_key(
@@ -153,11 +152,7 @@ async def revoke_api_key(
     if not _KEY_ID_RE.fullmatch(key_id):
         raise InvalidRequest(f"{key_id!r} is not an API key id (16 hex digits)")
     async with db.transaction() as session:
-        row = (
-            await session.execute(
-                select(AdminApiKey).where(AdminApiKey.key_id == key_id)
-            )
-        ).scalar_one_or_none()
+        row = await find_api_key(session, AdminApiKey, key_id)
         if row is None:
             raise NotFound(f"API key {key_id} does not exist", code="ApiKeyNotFound")
         if row.revoked_at is not None:
@@ -191,16 +186,5 @@ async def authenticate(db: Database, presented: str) -> Principal:
             for all, so a caller learns nothing about which).
         StorageError: the database failed.
     """
-    match = _KEY_RE.fullmatch(presented)
-    key_id = match.group(1) if match else ""
-    async with db.transaction() as session:
-        row = (
-            await session.execute(
-                select(AdminApiKey).where(AdminApiKey.key_id == key_id)
-            )
-        ).scalar_one_or_none()
-    # Constant time, and as long for an unknown id as for a wrong secret.
-    verify_secret(presented, row.key_hash if row is not None else None)
-    if row is None or row.revoked_at is not None:
-        raise Unauthenticated("The API key is not valid")
+    row = await authenticate_api_key(db, AdminApiKey, _KEYS, presented)
     return Principal(key_id=row.key_id, name=row.name, roles=_roles_of(row))

@@ -26,6 +26,7 @@ from jplink.identifiers import (
     SecurityServerId,
     ServiceId,
 )
+from jplink.web import opt_str, req_str
 
 from ..softtoken import UnlockedToken
 from .appkeys import CLOCK, PRINCIPAL, RUNTIME
@@ -107,32 +108,6 @@ def unlocked(request: web.Request) -> UnlockedToken:
             "The software token is not logged in (PUT /api/v1/tokens/0/login)",
             code="TokenNotActive",
         ) from None
-
-
-def opt_str(body: Mapping[str, Any], name: str) -> str | None:
-    """An optional string field.
-
-    Raises:
-        InvalidRequest: present but not a string.
-    """
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidRequest(f"Field {name!r} must be a string", code="InvalidField")
-    return value
-
-
-def req_str(body: Mapping[str, Any], name: str) -> str:
-    """A required, non-empty string field.
-
-    Raises:
-        InvalidRequest: missing, empty or not a string.
-    """
-    value = opt_str(body, name)
-    if not value:
-        raise InvalidRequest(f"Field {name!r} is required", code="InvalidField")
-    return value
 
 
 def opt_bool(body: Mapping[str, Any], name: str) -> bool | None:

@@ -25,12 +25,11 @@ from sqlalchemy import delete, select
 from jplink.errors import Conflict, InvalidRequest, NotFound
 from jplink.identifiers import ClientId
 from jplink.storage import Database
-from wsdl import parse_wsdl
 
 from .. import audit
 from ..clients import find_client
 from ..models import AccessRight, Service, ServiceDescription
-from ..services import DEFAULT_TIMEOUT_SECONDS
+from ..services import parse_wsdl_services
 from ..states import ServiceDescriptionType
 
 __all__ = [
@@ -121,13 +120,9 @@ async def refresh_wsdl_description(
             description of the client.
         StorageError: the database failed.
     """
-    parsed = parse_wsdl(wsdl)
-    if not parsed.operations:
-        raise InvalidRequest("The WSDL has no operations", code="InvalidWsdl")
-    new: dict[str, tuple[str | None, str | None]] = {
-        op.name: (op.version, op.title) for op in parsed.operations
-    }
-    address = parsed.addresses[0] if parsed.addresses else url
+    parsed = parse_wsdl_services(wsdl, url)
+    operations = {op.name: op for op in parsed.operations}
+    new = {code: (op.version, op.title) for code, op in operations.items()}
     async with db.transaction() as session:
         client = await find_client(session, client_id)
         desc = (
@@ -184,15 +179,8 @@ async def refresh_wsdl_description(
             row = rows[change.service_code]
             row.service_version, row.title = change.new_version, change.new_title
         session.add_all(
-            Service(
-                description_id=desc.id,
-                client_id=client.id,
-                service_code=code,
-                service_version=new[code][0],
-                title=new[code][1],
-                url=address,
-                timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-                tls_verify=True,
+            parsed.new_service(
+                operations[code], description_id=desc.id, client_row_id=client.id
             )
             for code in added
         )
