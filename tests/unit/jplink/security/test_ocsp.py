@@ -112,9 +112,13 @@ def make_pki(now: dt.datetime, *, key_type: str = "ec") -> Pki:
     return Pki(now, ca_key, ca, ocsp_key, responder, leaf, other_key, other)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def pki() -> Pki:
-    return make_pki(dt.datetime(2026, 11, 21, 9, 0, 0, tzinfo=dt.UTC))
+    # cryptography's OCSPResponseBuilder stamps producedAt with the real
+    # clock (it takes no time argument), so these tests' "now" is the real
+    # time too: a fixed date would put producedAt in its future once the
+    # wall clock passes it.
+    return make_pki(dt.datetime.now(dt.UTC).replace(microsecond=0))
 
 
 def respond(
