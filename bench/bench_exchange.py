@@ -14,13 +14,18 @@ Reported per case: exchanges/s, median and p99 latency, and for the proxied
 cases the added median latency, the throughput ratio to the direct call and
 the CPU time each security server spent per exchange (``cpu ms A/B``, from
 ``/proc``: unlike rates and latencies it hardly depends on what else the
-machine runs at the same time). At the end, the cost of logging (issue #6):
-per batch setting and concurrency, throughput with logging ``full`` divided
-by throughput with ``none``, both measured in this run.
+machine runs at the same time), and the 1-minute load average when the case
+ended. Each case first warms up and opens every connection at its
+concurrency (N requests at once), then starts the clock and the CPU count:
+the figures are the steady state, not the pools growing. At the end, the
+cost of logging (issue #6): per batch setting and concurrency, throughput
+with logging ``full`` divided by throughput with ``none``, both measured in
+this run.
 
 Run: ``.venv/bin/python -m bench.bench_exchange [--duration 5] [--profile]``
 (``--profile`` samples both servers with py-spy during the first setting and
-prints where their time goes; ``--batch on`` runs only the batch-signing
+prints where their time goes, ``--gil`` counting only samples that hold the
+GIL; ``--batch on`` runs only the batch-signing
 case; ``--log full`` only full logging; ``--clients 1 64`` picks the
 concurrencies).
 """
@@ -38,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +105,20 @@ def run_stub(port: int) -> None:
 
 
 async def _load(
-    url: str, body: bytes, clients: int, duration: float
+    url: str,
+    body: bytes,
+    clients: int,
+    duration: float,
+    on_start: Callable[[], None] | None = None,
 ) -> tuple[int, list[float], int]:
+    """Run ``clients`` workers for ``duration`` seconds after a warm-up.
+
+    ``on_start`` is called when the measurement starts (after the warm-up):
+    the caller reads the servers' CPU time there.
+    """
     latencies: list[float] = []
     errors = 0
-    deadline = time.perf_counter() + duration
+    deadline = 0.0
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
 
@@ -119,13 +133,22 @@ async def _load(
                     errors += resp.status != 200
                 latencies.append(time.perf_counter() - start)
 
-        # Warm up (connections, caches), then measure.
-        for _ in range(3):
+        async def once() -> None:
             async with http.post(
                 url, data=body, headers={"Content-Type": "text/xml; charset=UTF-8"}
             ) as resp:
                 await resp.read()
+
+        # Warm up (caches), then open the pools at the measured concurrency:
+        # every connection (ours and A's to B) exists before the clock starts,
+        # so the figures are the steady state, not the pools growing.
+        for _ in range(3):
+            await once()
+        await asyncio.gather(*(once() for _ in range(clients)))
+        if on_start is not None:
+            on_start()
         started = time.perf_counter()
+        deadline = started + duration
         await asyncio.gather(*(worker() for _ in range(clients)))
         elapsed = time.perf_counter() - started
     return int(len(latencies) / elapsed), latencies, errors
@@ -142,11 +165,18 @@ def _ms(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """Sample a running server with py-spy (collapsed stacks into ``out``)."""
+def _spy(pid: int, out: Path, gil: bool = False) -> subprocess.Popen[bytes]:
+    """Sample a running server with py-spy (collapsed stacks into ``out``).
+
+    With ``gil`` only samples of the thread holding the GIL count: Python's
+    own CPU, without the time a runnable thread waits for a core on a busy
+    machine (which plain sampling counts as busy).
+    """
     spy = Path(sys.executable).with_name("py-spy")
     cmd = [str(spy), "record", "--pid", str(pid), "--format", "raw",
            "--rate", "250", "--nonblocking", "--output", str(out)]  # fmt: skip
+    if gil:
+        cmd.append("--gil")
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -188,7 +218,7 @@ def _frame(frame: str) -> str:
 
 @contextlib.asynccontextmanager
 async def _servers(
-    nodes: list[Any], profile_dir: Path | None
+    nodes: list[Any], profile_dir: Path | None, gil: bool = False
 ) -> AsyncIterator[list[subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
     spies: list[subprocess.Popen[bytes]] = []
@@ -207,7 +237,7 @@ async def _servers(
             await asyncio.to_thread(_wait_for, node.config.client_proxy.http_port, proc)
         if profile_dir is not None:
             for node, proc in zip(nodes, procs, strict=True):
-                spies.append(_spy(proc.pid, profile_dir / f"{node.name}.txt"))
+                spies.append(_spy(proc.pid, profile_dir / f"{node.name}.txt", gil))
         yield procs
     finally:
         for spy in spies:
@@ -276,7 +306,7 @@ async def main(args: argparse.Namespace) -> None:
             print(
                 f"{'case':<37}{'clients':>8}{'exch/s':>9}{'median ms':>11}"
                 f"{'p99 ms':>9}{'errors':>8}{'added ms':>10}{'ratio':>7}"
-                f"{'cpu ms A/B':>12}"
+                f"{'cpu ms A/B':>12}{'load':>6}"
             )
             rates: dict[tuple[bool, str, int], int] = {}
             for batch in args.batch:
@@ -286,16 +316,26 @@ async def main(args: argparse.Namespace) -> None:
                         _set_log_mode(node, mode)
                     first = (batch, mode) == (args.batch[0], args.log[0])
                     profile = work if args.profile and first else None
-                    async with _servers([a, b], profile) as procs:
+                    async with _servers([a, b], profile, args.gil) as procs:
                         for clients in args.clients:
                             if clients not in direct:
                                 direct[clients] = await _load(
                                     stub_url, request, clients, args.duration
                                 )
                                 _report("direct", clients, direct[clients], None)
-                            before = [_cpu_seconds(p.pid) for p in procs]
+                            before: list[float] = []
+
+                            def mark(
+                                procs: list[Any] = procs, before: list[float] = before
+                            ) -> None:
+                                before[:] = [_cpu_seconds(p.pid) for p in procs]
+
                             result = await _load(
-                                a.client_proxy_url, request, clients, args.duration
+                                a.client_proxy_url,
+                                request,
+                                clients,
+                                args.duration,
+                                on_start=mark,
                             )
                             used = [
                                 _cpu_seconds(p.pid) - b4
@@ -352,8 +392,10 @@ def _report(
     if direct is not None:
         added = f"{median - statistics.median(direct[1]) * 1000:.2f}"
         ratio = f"{rate / max(1, direct[0]):.2f}"
+    load = os.getloadavg()[0]  # the machine is shared: note its load
     print(f"{name:<37}{clients:>8}{rate:>9}{median:>11.2f}{_ms(lat, 0.99):>9.2f}"
-          f"{errors:>8}{added:>10}{ratio:>7}{cpu:>12}", flush=True)  # fmt: skip
+          f"{errors:>8}{added:>10}{ratio:>7}{cpu:>12}{load:>6.1f}",
+          flush=True)  # fmt: skip
 
 
 def _args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -381,6 +423,11 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="sample both servers with py-spy (first batch setting) and print "
         "where their time goes",
+    )
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="with --profile: count only samples holding the GIL",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     parser.add_argument("--stub", type=int, help=argparse.SUPPRESS)

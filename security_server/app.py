@@ -162,6 +162,7 @@ async def open_resources(
             clock=clock,
             connect_timeout=config.timeouts.connect_seconds,
             read_timeout=config.timeouts.read_seconds,
+            peer_cache_seconds=settings.peer_cache_seconds,
         )
         stack.push_async_callback(peers.close)
         yield ExchangeResources(

@@ -12,6 +12,15 @@ that succeeds".
   connector hook below); a connection that fails is closed and the error
   (``SslAuthenticationFailed``) propagates. A verified connection is reused
   until it is closed, as X-Road reuses its verified TLS sessions.
+- A peer certificate that verified is remembered (the exact DER bytes and
+  the server it had to be) for ``peer_cache_seconds``, as the server proxy
+  remembers its peers: when many connections open at once (a burst of
+  concurrent requests grows the pool) the certificate-status check, with
+  its database look-up of cached OCSP responses, runs once, not once per
+  connection. A revoked or deregistered peer is therefore refused on new
+  connections at the latest ``peer_cache_seconds`` after the check that
+  passed (the same bound as on the provider side); refusals are never
+  remembered; at most :data:`MAX_VERIFIED_PEERS` entries are kept.
 - Choosing among several servers: the candidates are probed in parallel
   (TCP + TLS handshake + peer verification) and tried in the order they
   answered; the order is remembered for ``rank_seconds``. A candidate whose
@@ -46,10 +55,19 @@ from jplink.security.tls import client_ssl_context, peer_certificate_der
 
 from .exchange_ports import CertStatusPort
 
-__all__ = ["DEFAULT_PEER_PORT", "PeerResponse", "PeerTransport", "peer_address"]
+__all__ = [
+    "DEFAULT_PEER_PORT",
+    "MAX_VERIFIED_PEERS",
+    "PeerResponse",
+    "PeerTransport",
+    "peer_address",
+]
 
 #: The server proxy port of X-Road security servers.
 DEFAULT_PEER_PORT = 5500
+
+#: Verified peer certificates remembered at most (emptied when full).
+MAX_VERIFIED_PEERS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +130,9 @@ class PeerTransport:
         clock: the current time (aware).
         connect_timeout, read_timeout: seconds.
         rank_seconds: how long the measured order of candidates is kept.
+        peer_cache_seconds: how long a verified peer certificate is accepted
+            for new connections without checking it again; 0 checks every
+            connection.
     """
 
     def __init__(
@@ -123,7 +144,10 @@ class PeerTransport:
         connect_timeout: float = 30.0,
         read_timeout: float = 60.0,
         rank_seconds: float = 60.0,
+        peer_cache_seconds: float = 60.0,
     ) -> None:
+        if peer_cache_seconds < 0:
+            raise ValueError("peer_cache_seconds must not be negative")
         self._certstatus = certstatus
         self._make_context = ssl_context
         self._identity: tuple[bytes, tuple[bytes, ...]] | None = None
@@ -132,6 +156,8 @@ class PeerTransport:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._rank_seconds = rank_seconds
+        self._peer_ttl = peer_cache_seconds
+        self._verified: dict[tuple[bytes, SecurityServerId | None], float] = {}
         self._expected: dict[tuple[str, int | None], SecurityServerId] = {}
         self._ranking: dict[frozenset[SecurityServerId], tuple[float, list[int]]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -146,11 +172,20 @@ class PeerTransport:
         Raises:
             CertificateValidationError: code ``SslAuthenticationFailed``.
         """
+        await self._verify(cert_der, self._expected.get((host, port)))
+
+    async def _verify(self, cert_der: bytes, server: SecurityServerId | None) -> None:
+        key = (cert_der, server)  # the exact bytes
+        checked_at = self._verified.get(key)
+        if checked_at is not None and time.monotonic() - checked_at < self._peer_ttl:
+            return
         await self._certstatus.verify_peer(
-            cert_der,
-            now=self._clock(),
-            expected_server=self._expected.get((host, port)),
+            cert_der, now=self._clock(), expected_server=server
         )
+        if self._peer_ttl > 0:
+            if len(self._verified) >= MAX_VERIFIED_PEERS:
+                self._verified.clear()
+            self._verified[key] = time.monotonic()
 
     def use_identity(
         self,
@@ -207,9 +242,7 @@ class PeerTransport:
                 )
         try:
             der = peer_certificate_der(writer.get_extra_info("ssl_object"))
-            await self._certstatus.verify_peer(
-                der, now=self._clock(), expected_server=server.id
-            )
+            await self._verify(der, server.id)
         finally:
             writer.close()
             with contextlib.suppress(OSError, ssl.SSLError):

@@ -14,13 +14,13 @@ response, and answer. Every refusal is a ``Server.ServerProxy.*`` fault.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
+from lxml import etree
 
 from jplink.clients.http import map_transport_errors, read_body
 from jplink.errors import (
@@ -64,6 +64,7 @@ from .signer import BatchSigner
 from .states import LogDirection, LogSide
 
 __all__ = [
+    "MAX_PEER_ENTRIES",
     "MAX_SERVICE_RESPONSE_BYTES",
     "MetaserviceHandler",
     "ServerProxy",
@@ -72,6 +73,10 @@ __all__ = [
 
 #: Largest service response read (the same bound as a transport message).
 MAX_SERVICE_RESPONSE_BYTES = 50 * 1024 * 1024
+
+#: Verified (peer certificate, client) pairs remembered at most; the memo is
+#: emptied when full (a live peer is simply verified again).
+MAX_PEER_ENTRIES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +88,14 @@ class ServiceAnswer:
         soap_content_type: the Content-Type of the SOAP part (``text/xml`` or
             MTOM's ``application/xop+xml``).
         attachments: SwA/MTOM parts, headers and bodies untouched.
+        envelope: the tree ``soap`` was parsed into, when it was (then
+            ``requestHash`` is inserted without parsing the bytes again).
     """
 
     soap: bytes
     soap_content_type: str = "text/xml; charset=UTF-8"
     attachments: tuple[MimePart, ...] = ()
+    envelope: etree._Element | None = field(default=None, repr=False, compare=False)
 
 
 class MetaserviceHandler(Protocol):
@@ -138,7 +146,8 @@ class ServerProxy:
         self._session = session
         self._clock = clock
         self._peer_ttl = peer_cache_seconds
-        self._peers: dict[tuple[str, ClientId | None], tuple[float, PeerIdentity]] = {}
+        self._peers: dict[tuple[bytes, ClientId | None], tuple[float, PeerIdentity]]
+        self._peers = {}
         self._metaservices = metaservices
 
     async def handle(
@@ -168,7 +177,7 @@ class ServerProxy:
             raise CertificateValidationError(
                 "The peer presented no TLS certificate", code="SslAuthenticationFailed"
             )
-        key = (hashlib.sha256(cert_der).hexdigest(), client)
+        key = (cert_der, client)  # the exact bytes
         cached = self._peers.get(key)
         if cached is not None and time.monotonic() - cached[0] < self._peer_ttl:
             return
@@ -176,6 +185,8 @@ class ServerProxy:
             cert_der, now=self._clock(), expected_client=client
         )
         if self._peer_ttl > 0:
+            if len(self._peers) >= MAX_PEER_ENTRIES:
+                self._peers.clear()
             self._peers[key] = (time.monotonic(), identity)
 
     async def _exchange(
@@ -233,7 +244,10 @@ class ServerProxy:
             # "inserts a new element, right after the id header element"
             # (PROTOCOLS.md §3.1).
             soap = add_request_hash(
-                answer.soap, compute_request_hash(message.soap), REQUEST_HASH_SHA512
+                answer.soap,
+                compute_request_hash(message.soap),
+                REQUEST_HASH_SHA512,
+                parsed=answer.envelope,
             )
             part = MimePart.create([("Content-Type", answer.soap_content_type)], soap)
             response = TransportMessage(
@@ -335,7 +349,10 @@ class ServerProxy:
                 code=f"ServiceFailed.{exc.code}",
             ) from exc
         return ServiceAnswer(
-            response.soap, response.soap_content_type, response.attachments
+            response.soap,
+            response.soap_content_type,
+            response.attachments,
+            envelope=response.envelope,
         )
 
 

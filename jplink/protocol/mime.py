@@ -15,6 +15,7 @@ Bytes in, bytes out, no I/O. Rules that matter for X-Road (PROTOCOLS.md §5.4,
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,6 +42,10 @@ _TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 # "signature/bdoc-1.0/ts" (PR-MESSTRANSP §3.1, PROTOCOLS.md §5.4), so a subtype
 # may be several tokens joined by "/"; each segment must still be a token.
 _MEDIA_TYPE = re.compile(rf"\s*({_TCHARS})/({_TCHARS}(?:/{_TCHARS})*)\s*")
+
+#: Distinct Content-Type values whose parse is remembered.
+_CONTENT_TYPE_MEMO = 512
+
 _PARAM_NAME = re.compile(rf"\s*;\s*({_TCHARS})\s*=\s*")
 _TOKEN = re.compile(_TCHARS)
 _HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -101,11 +106,16 @@ def _quoted(text: str, pos: int) -> tuple[str, int]:
     raise _error("Unterminated quoted parameter value in Content-Type")
 
 
+@functools.lru_cache(maxsize=_CONTENT_TYPE_MEMO)
 def parse_content_type(value: str) -> ContentType:
     """Parse a Content-Type header value.
 
     The subtype may contain ``/`` (X-Road's ``signature/bdoc-1.0/ts``), which
-    RFC 2045 does not allow; see ``_MEDIA_TYPE``.
+    RFC 2045 does not allow; see ``_MEDIA_TYPE``. Every message repeats the
+    same few part types (``text/xml; charset=UTF-8``,
+    ``application/ocsp-response`` ...), so results are memoised: at most
+    ``_CONTENT_TYPE_MEMO`` values, least recently used out; the result is
+    frozen and a pure function of the text; errors are not memoised.
 
     Args:
         value: e.g. ``multipart/related; type="text/xml"; boundary=abc``.

@@ -124,7 +124,11 @@ def _locate(root: etree._Element) -> tuple[etree._Element, int, int, list[int]]:
 
 
 def add_request_hash(
-    response: bytes, request_hash_b64: str, algorithm_uri: str
+    response: bytes,
+    request_hash_b64: str,
+    algorithm_uri: str,
+    *,
+    parsed: etree._Element | None = None,
 ) -> bytes:
     """Insert ``<xroad:requestHash>`` right after ``<xroad:id>``, bytes untouched.
 
@@ -137,6 +141,12 @@ def add_request_hash(
         request_hash_b64: base64 digest of the request (see
             :func:`compute_request_hash`).
         algorithm_uri: e.g. ``http://www.w3.org/2001/04/xmlenc#sha512``.
+        parsed: the root element ``parse_xml(response)`` gave, when the
+            caller has already parsed these very bytes (the server proxy
+            keeps the tree of the service's response,
+            :attr:`~jplink.protocol.soap.SoapMessage.envelope`): the bytes
+            are not parsed a second time. The result is parsed in any case,
+            to check the insertion.
 
     Returns:
         The response bytes with the hash inserted.
@@ -151,7 +161,7 @@ def add_request_hash(
         base64.b64decode(request_hash_b64, validate=True)
     except binascii.Error as exc:
         raise ValueError("request_hash_b64 is not base64") from exc
-    root = parse_xml(response)
+    root = parse_xml(response) if parsed is None else parsed
     encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper()
     if encoding not in ("UTF-8", "UTF8", "US-ASCII", "ASCII"):
         raise MalformedMessage(f"Response in {encoding}; UTF-8 is required")

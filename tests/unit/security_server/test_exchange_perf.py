@@ -148,3 +148,83 @@ def test_without_a_period_every_call_looks(
     assert provider.loaded() is not first
     with pytest.raises(ValueError):
         exchange_ports.SavedConfProvider(tmp_path, "JP", check_seconds=-1)
+
+
+class _PeerChecks:
+    """A certificate-status stand-in that counts peer checks (refuses on demand)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, object]] = []
+        self.refuse = False
+
+    async def verify_peer(
+        self, cert_der: bytes, *, now: dt.datetime, expected_server: object = None
+    ) -> object:
+        from jplink.errors import CertificateValidationError
+
+        self.calls.append((cert_der, expected_server))
+        if self.refuse:
+            raise CertificateValidationError("revoked", code="SslAuthenticationFailed")
+        return object()
+
+
+def _transport(
+    checks: _PeerChecks, now: dt.datetime, seconds: float
+) -> tuple[object, _Clock]:
+    from security_server import peer_client
+
+    clock = _Clock()
+    transport = peer_client.PeerTransport(
+        checks,  # type: ignore[arg-type]
+        clock=lambda: now,
+        peer_cache_seconds=seconds,
+    )
+    return transport, clock
+
+
+async def test_new_connections_to_a_verified_peer_skip_the_check(
+    now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jplink.errors import CertificateValidationError
+    from security_server import peer_client
+
+    checks = _PeerChecks()
+    transport, clock = _transport(checks, now, 60.0)
+    monkeypatch.setattr(peer_client.time, "monotonic", clock)
+    verify = transport.verify_connection  # type: ignore[attr-defined]
+
+    # 64 connections opened at once to the same peer: one check.
+    for _ in range(64):
+        await verify(b"peer-cert", "10.0.0.2", 5500)
+    assert len(checks.calls) == 1
+    # Other bytes are another certificate: checked.
+    await verify(b"other-cert", "10.0.0.2", 5500)
+    assert len(checks.calls) == 2
+    # Once the period is over the check runs again, and a refusal is final.
+    clock.value += 60.0
+    checks.refuse = True
+    for _ in range(2):
+        with pytest.raises(CertificateValidationError):
+            await verify(b"peer-cert", "10.0.0.2", 5500)
+    assert len(checks.calls) == 4  # refusals are never remembered
+
+
+async def test_peer_memo_off_and_bounded(
+    now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from security_server import peer_client
+
+    checks = _PeerChecks()
+    transport, _ = _transport(checks, now, 0.0)
+    for _ in range(3):
+        await transport.verify_connection(b"c", "h", 5500)  # type: ignore[attr-defined]
+    assert len(checks.calls) == 3  # 0: every connection is checked
+
+    monkeypatch.setattr(peer_client, "MAX_VERIFIED_PEERS", 4)
+    checks = _PeerChecks()
+    transport, _ = _transport(checks, now, 60.0)
+    for n in range(10):
+        await transport.verify_connection(bytes([n]), "h", 5500)  # type: ignore[attr-defined]
+    assert len(transport._verified) <= 4  # type: ignore[attr-defined]
+    with pytest.raises(ValueError):
+        _transport(checks, now, -1.0)

@@ -156,3 +156,18 @@ def test_build_rejects_misuse():
         MimePart.create([("Bad Name", "x")], b"")
     with pytest.raises(ValueError):
         MimePart.create([("X", "a\r\nInjected: 1")], b"")
+
+
+def test_content_types_are_memoised_but_errors_are_not():
+    from jplink.errors import MalformedMessage as Malformed
+    from jplink.protocol.mime import parse_content_type as parse
+
+    value = "Text/XML; charset=UTF-8"
+    first = parse(value)
+    assert parse(value) is first  # the same frozen result, not parsed again
+    assert first == parse.__wrapped__(value)
+    assert (first.media_type, first.param("charset")) == ("text/xml", "UTF-8")
+    for _ in range(2):  # a refusal is raised every time
+        with pytest.raises(Malformed):
+            parse("text/xml; charset=UTF-8; charset=latin1")
+    assert parse.cache_info().maxsize is not None  # bounded

@@ -134,3 +134,31 @@ def test_verify_rejects_mismatch_and_absence(xroad_vectors):
     )
     with pytest.raises(MalformedMessage, match="algorithm"):
         verify_request_hash(other_alg, request)
+
+
+def test_the_callers_parsed_tree_gives_the_same_bytes(xroad_vectors, monkeypatch):
+    # The server proxy hands over the tree parse_soap_message already built:
+    # the result is byte for byte the same, and the input is not parsed again
+    # (only the result is, to check the insertion).
+    import jplink.protocol.request_hash as module
+
+    request = (xroad_vectors / "soap-getstate-request.xml").read_bytes()
+    response = (xroad_vectors / "soap-getstate-response.xml").read_bytes()
+    value = compute_request_hash(request)
+    expected = add_request_hash(response, value, REQUEST_HASH_SHA512)
+    parsed = parse_soap_message(response, content_type="text/xml").envelope
+    assert parsed is not None
+
+    seen: list[bytes] = []
+    real = module.parse_xml
+
+    def counting(data: bytes, **kwargs: object):
+        seen.append(data)
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(module, "parse_xml", counting)
+    out = add_request_hash(response, value, REQUEST_HASH_SHA512, parsed=parsed)
+    assert out == expected
+    assert seen == [out]  # the check of the result, never the input
+    checked = parse_soap_message(out, content_type="text/xml")
+    assert verify_request_hash(checked, request) == value
