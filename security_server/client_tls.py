@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
+import logging
 import os
 import socket
 import ssl
@@ -42,6 +43,8 @@ from jplink.errors import ConfigurationError, InvalidRequest, StorageError
 from jplink.storage import Database
 
 from .models import ClientIsCertificate
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "INTERNAL_TLS_CERT",
@@ -226,8 +229,12 @@ class ClientProxyTls:
         """Refresh every ``refresh_seconds`` until cancelled."""
         while True:
             await asyncio.sleep(refresh_seconds)
-            with contextlib.suppress(StorageError):
+            try:
                 await self.refresh()
+            except StorageError as exc:
+                # The previous store stays; the per-request check against the
+                # database still refuses a certificate removed meanwhile.
+                _log.warning("IS certificates not re-read: %s", exc.message)
 
     def start(self, refresh_seconds: float) -> None:
         """Run :meth:`run` as a background task (stopped by :meth:`close`)."""

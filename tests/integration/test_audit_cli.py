@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -117,3 +120,25 @@ def test_tampered_archive_is_rejected_naming_the_file(
     assert code == 1
     assert f"{tampered}: INVALID" in out
     assert "InvalidArchiveLink" in out
+
+
+def test_installed_command_exit_codes_are_the_verdicts(xroad_vectors: Path) -> None:
+    # The auditor's scripts run the console script, not main(): its exit
+    # status must carry the verdict (0 valid, 1 invalid, 2 unreadable).
+    jplink = shutil.which("jplink", path=str(Path(sys.executable).parent))
+    assert jplink is not None, "the jplink console script is not installed"
+    conf = str(xroad_vectors / "asic-trust-DEV-shared-params.xml")
+
+    def status(*argv: str) -> int:
+        done = subprocess.run(
+            [jplink, "audit", "verify", *argv, "--conf", conf],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return done.returncode
+
+    assert status(str(xroad_vectors / VALID[0])) == 0
+    assert status(str(xroad_vectors / "asic-NEG-wrong-message.asice")) == 1
+    assert status(str(xroad_vectors / "no-such-file.asice")) == 2
