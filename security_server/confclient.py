@@ -62,9 +62,18 @@ def _status(loaded: LoadedConfiguration) -> ConfStatus:
 
 
 async def download_global_configuration(
-    db: Database, config: SecurityServerConfig, actor: str, *, now: dt.datetime
+    db: Database,
+    config: SecurityServerConfig,
+    actor: str,
+    *,
+    now: dt.datetime,
+    record_audit: bool = True,
 ) -> ConfStatus:
     """Download, verify and save the configuration the saved anchor points at.
+
+    ``record_audit=False`` is for the periodic refresh: a download someone
+    asked for is an operator's action worth an audit row, the scheduled one
+    every minute is not (registration states it moves are still audited).
 
     Raises:
         NotFound: code ``ServerNotInitialized`` (no anchor).
@@ -82,15 +91,16 @@ async def download_global_configuration(
             now=now,
             timeout=config.timeouts.download_seconds,
         )
-    async with db.transaction() as s:
-        audit.record(
-            s,
-            actor=actor,
-            action="globalconf.download",
-            target=loaded.instance_identifier,
-            now=now,
-            detail={"source": loaded.source_url, "expires": loaded.expire_date},
-        )
+    if record_audit:
+        async with db.transaction() as s:
+            audit.record(
+                s,
+                actor=actor,
+                action="globalconf.download",
+                target=loaded.instance_identifier,
+                now=now,
+                detail={"source": loaded.source_url, "expires": loaded.expire_date},
+            )
     # Onboarding: what the new configuration lists becomes registered.
     await sync_states(
         db, loaded.shared, server_id=(await get_identity(db)).server_id, now=now

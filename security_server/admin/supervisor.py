@@ -159,7 +159,7 @@ async def download_globalconf_periodically(
         try:
             await get_identity(db)
             await download_global_configuration(
-                db, config, "system:globalconf-refresh", now=clock()
+                db, config, "system:globalconf-refresh", now=clock(), record_audit=False
             )
             runtime.poke()
         except NotFound:

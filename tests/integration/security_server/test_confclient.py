@@ -99,6 +99,13 @@ async def test_download_then_status(
         )
         assert later.expired and later.expire_date == got.expire_date
         assert (await audit.list_audit(db))[0].action == "globalconf.download"
+        # The scheduled refresh saves the configuration but writes no row.
+        rows = len(await audit.list_audit(db))
+        again = await confclient.download_global_configuration(
+            db, ss_config, "system:globalconf-refresh", now=now, record_audit=False
+        )
+        assert again.instance == INSTANCE
+        assert len(await audit.list_audit(db)) == rows
     finally:
         await server.close()
     with pytest.raises(TransportError):  # the source is down: a clear error
