@@ -53,6 +53,7 @@ from .keys import load_private_key
 from .ocsp_checks import path_of, valid_window, verify_among
 from .own_material import CheckedCertificate, checked_own_certificate
 from .peer_status import PeerStatus
+from .single_flight import SingleFlight
 from .softtoken import TokenLogin
 
 __all__ = [
@@ -178,6 +179,7 @@ class CertificateStatus:
         self._reuse_seconds = reuse_seconds
         self._reusable: dict[tuple[CertProfile, str | None], _Reusable] = {}
         self._keys: dict[str, PrivateKey] = {}
+        self._loads: SingleFlight[_Reusable] = SingleFlight()
         self._signers: TrustCache[SignerStatus] = TrustCache()
         self._peers = PeerStatus(
             db,
@@ -192,6 +194,7 @@ class CertificateStatus:
         self._reusable.clear()
         self._keys.clear()
         self._signers.clear()
+        self._loads = SingleFlight()  # a load started before this is not joined
 
     def current_configuration(self, now: dt.datetime) -> LoadedConfiguration:
         """The global configuration, refused once expired at ``now``.
@@ -222,16 +225,30 @@ class CertificateStatus:
             and reuse.window[0] <= now <= reuse.window[1]
         ):
             return reuse.checked, reuse.key
-        checked = await checked_own_certificate(self._db, conf, usage, member, now=now)
-        key = self._keys.get(checked.key_id)
-        if key is None:
-            key = await load_private_key(
-                self._db, self._config.token_dir, unlocked, checked.key_id
+
+        async def load() -> _Reusable:
+            # Concurrent callers share this one check (SingleFlight).
+            started = time.monotonic()
+            checked = await checked_own_certificate(
+                self._db, conf, usage, member, now=now
             )
-            self._keys[checked.key_id] = key
-        window = valid_window(checked.path, checked.statuses, conf)
-        self._reusable[slot] = _Reusable(checked, key, time.monotonic(), window)
-        return checked, key
+            key = self._keys.get(checked.key_id)
+            if key is None:
+                key = await load_private_key(
+                    self._db, self._config.token_dir, unlocked, checked.key_id
+                )
+                self._keys[checked.key_id] = key
+            window = valid_window(checked.path, checked.statuses, conf)
+            fresh = _Reusable(checked, key, started, window)
+            self._reusable[slot] = fresh
+            return fresh
+
+        loaded = await self._loads.run(slot, load)
+        if not loaded.window[0] <= now <= loaded.window[1]:
+            # A shared check made for another caller's "now": ours must be
+            # inside its validity window too, or it is checked afresh.
+            loaded = await load()
+        return loaded.checked, loaded.key
 
     async def signing_material(
         self, member: ClientId, *, now: dt.datetime

@@ -30,6 +30,7 @@ from .models import (
     Service,
     ServiceDescription,
 )
+from .single_flight import SingleFlight
 from .states import ClientState
 
 __all__ = ["ServerConfView", "ServiceTarget", "Snapshot"]
@@ -118,18 +119,31 @@ class ServerConfView:
         self._ttl = cache_seconds
         self._snapshot: Snapshot | None = None
         self._loaded_at = 0.0
+        self._loads: SingleFlight[Snapshot] = SingleFlight()
+        self._generation = 0
 
     async def snapshot(self) -> Snapshot:
         """The current snapshot (re-read when older than the cache period)."""
-        clock = time.monotonic()
-        if self._snapshot is None or clock - self._loaded_at >= self._ttl:
-            self._snapshot = await load_snapshot(self._db)
-            self._loaded_at = clock
-        return self._snapshot
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - self._loaded_at < self._ttl:
+            return snapshot
+        if self._ttl <= 0:  # every message reads the tables itself
+            return await load_snapshot(self._db)
+        return await self._loads.run(None, self._reload)
+
+    async def _reload(self) -> Snapshot:
+        # Concurrent callers share this one read (SingleFlight).
+        started, generation = time.monotonic(), self._generation
+        snapshot = await load_snapshot(self._db)
+        if generation == self._generation:  # not invalidated meanwhile
+            self._snapshot, self._loaded_at = snapshot, started
+        return snapshot
 
     def invalidate(self) -> None:
         """Forget the snapshot (after a configuration change)."""
         self._snapshot = None
+        self._generation += 1
+        self._loads = SingleFlight()  # a read started before this is not joined
 
     async def check_registered_client(self, client: ClientId, *, role: str) -> ClientId:
         """Check that ``client`` is a registered client of this server.

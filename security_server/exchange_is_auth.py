@@ -35,6 +35,7 @@ from . import audit
 from .client_tls import IsCertificateInfo, info_of, load_is_certificate
 from .clients import find_client
 from .models import Client, ClientConnection, ClientIsCertificate
+from .single_flight import SingleFlight
 
 __all__ = [
     "SSL_AUTH_FAILED",
@@ -160,6 +161,8 @@ class IsAuthView:
         self._db = db
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, ConnectionType, frozenset[str]]] = {}
+        self._loads: SingleFlight[tuple[ConnectionType, frozenset[str]]]
+        self._loads = SingleFlight()
 
     async def verify(self, client: ClientId, channel: IsChannel) -> IsAuthentication:
         """Check the information system's connection for ``client``.
@@ -171,8 +174,12 @@ class IsAuthView:
         key = str(client)
         cached = self._cache.get(key)
         if cached is None or time.monotonic() - cached[0] >= self._ttl:
-            ctype, certs = await self._load(key)
-            cached = (time.monotonic(), ctype, certs)
+            started = time.monotonic()
+            if self._ttl > 0:
+                ctype, certs = await self._loads.run(key, lambda: self._load(key))
+            else:  # every request reads its own settings
+                ctype, certs = await self._load(key)
+            cached = (started, ctype, certs)
             if self._ttl > 0:
                 self._cache[key] = cached
         return verify_is_authentication(client, cached[1], cached[2], channel)
