@@ -17,6 +17,7 @@ Use :func:`parse_xml` for untrusted bytes and :func:`serialize_xml` to write.
 from __future__ import annotations
 
 import re
+import threading
 
 from lxml import etree
 
@@ -51,6 +52,9 @@ _WIDE = (
 )
 
 
+_WIDE_PREFIXES = tuple(prefix for prefix, _ in _WIDE)
+
+
 def _as_text(data: bytes) -> str:
     for prefix, codec in _WIDE:
         if data.startswith(prefix):
@@ -68,6 +72,30 @@ def _make_parser() -> etree.XMLParser:
         remove_blank_text=False,
         collect_ids=False,
     )
+
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers are reusable but not thread-safe: one per thread, made
+    # once (making a parser costs as much as parsing a small message).
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _make_parser()
+    return parser
+
+
+def _may_declare(data: bytes) -> bool:
+    """Whether ``data`` may hold a DTD or entity declaration (then searched).
+
+    In an ASCII-compatible encoding every declaration starts with the bytes
+    ``<!``; input without them (most messages) needs no decoding and no
+    search. Wide encodings are always decoded and searched.
+    """
+    if data.startswith(_WIDE_PREFIXES):
+        return True
+    return data.find(b"<!") >= 0
 
 
 def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_XML_BYTES) -> etree._Element:
@@ -93,11 +121,14 @@ def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_XML_BYTES) -> etree._
         )
     if not data.strip():
         raise XmlSecurityError("Empty XML document")
-    text = _as_text(data)
-    if _DOCTYPE.search(text) or _ENTITY.search(text):
-        raise XmlSecurityError("XML with a DTD or entity declaration is not accepted")
+    if _may_declare(data):
+        text = _as_text(data)
+        if _DOCTYPE.search(text) or _ENTITY.search(text):
+            raise XmlSecurityError(
+                "XML with a DTD or entity declaration is not accepted"
+            )
     try:
-        root = etree.fromstring(data, parser=_make_parser())
+        root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:
         raise XmlSecurityError(f"Malformed XML: {exc.msg}") from exc
     if root is None:

@@ -35,13 +35,16 @@ from dataclasses import dataclass
 
 import aiohttp
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from jplink.clients.globalconf import LoadedConfiguration
 from jplink.errors import CertificateValidationError, GlobalConfExpired
 from jplink.globalconf import SharedParameters
 from jplink.identifiers import ClientId, SecurityServerId
-from jplink.security.certs import CertProfile, member_subject_from_certificate
+from jplink.security.certs import (
+    CertProfile,
+    certificate_der,
+    member_subject_from_certificate,
+)
 from jplink.security.keys import PrivateKey
 from jplink.security.ocsp import OcspVerified
 from jplink.security.tls import PeerIdentity
@@ -380,7 +383,7 @@ class CertificateStatus:
                 usable ``good`` response.
         """
         loaded = self.current_configuration(now)
-        key = (cert.public_bytes(Encoding.DER), tuple(ocsp_ders), member.member)
+        key = (certificate_der(cert), tuple(ocsp_ders), member.member)
         known = self._signers.get(key, generation=loaded, now=now)
         if known is not None:
             return known

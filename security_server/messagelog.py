@@ -49,13 +49,13 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from jplink.errors import ConfigurationError, JPLinkError, StorageError
 from jplink.identifiers import ClientId, ServiceId
 from jplink.protocol.transport import TransportMessage
+from jplink.security.certs import certificate_der
 from jplink.security.signature import VerifiedSignature
 from jplink.storage import Database
 
@@ -248,7 +248,7 @@ def received_entry(
         signature_xml=message.signature,
         hash_chain=message.hash_chain,
         hash_chain_result=message.hash_chain_result,
-        signer_cert_der=verified.signer_certificate.public_bytes(Encoding.DER),
+        signer_cert_der=certificate_der(verified.signer_certificate),
         ocsp_ders=verified.ocsp_responses,
         **fields,  # type: ignore[arg-type]
     )

@@ -22,10 +22,9 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from jplink.errors import JPLinkError, LocalProtocolError
 from jplink.identifiers import ClientId
+from jplink.security.certs import certificate_der
 from jplink.security.signature import (
     BatchSignature,
     SignedPart,
@@ -187,7 +186,7 @@ class BatchSigner:
                 )
                 for job in jobs
             )
-        cert_der = material.cert.public_bytes(Encoding.DER)
+        cert_der = certificate_der(material.cert)
         size = len(jobs) if self._batching else 1
         return [SignedMessage(share, cert_der, ocsp, size) for share in shares]
 

@@ -9,6 +9,7 @@ to reproduce X-Road's (PROTOCOLS.md §6.1-6.2).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -27,6 +28,7 @@ from .c14n import (
     canonicalize,
     sign_octets,
 )
+from .certs import certificate_der
 from .xades import SIGNED_PROPERTIES_TYPE, build_qualifying_properties
 
 __all__ = ["build_signature_document"]
@@ -42,10 +44,17 @@ def _check_key(
         raise ValueError("signing_time must be timezone-aware")
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise TypeError("key must be an RSA or EC private key")
-    if key.public_key().public_bytes(
-        Encoding.DER, _SPKI
-    ) != cert.public_key().public_bytes(Encoding.DER, _SPKI):
+    if not _belongs(key, cert):
         raise ValueError("the private key does not belong to the certificate")
+
+
+@functools.lru_cache(maxsize=64)
+def _belongs(key: SigningKey, cert: x509.Certificate) -> bool:
+    # A signer uses the same key and certificate for every message: the
+    # public keys are encoded and compared once per pair (the cache holds
+    # the key object, so its identity cannot be reused by another key).
+    spki = key.public_key().public_bytes(Encoding.DER, _SPKI)
+    return spki == cert.public_key().public_bytes(Encoding.DER, _SPKI)
 
 
 def _add_reference(
@@ -107,7 +116,7 @@ def _key_info(signature: etree._Element, cert: x509.Certificate) -> None:
     x509_data = etree.SubElement(key_info, ds("X509Data"))
     x509_data.text = x509_data.tail = "\n"
     cert_el = etree.SubElement(x509_data, ds("X509Certificate"))
-    cert_el.text = "\n" + b64encode_wrapped(cert.public_bytes(Encoding.DER)) + "\n"
+    cert_el.text = "\n" + b64encode_wrapped(certificate_der(cert)) + "\n"
     cert_el.tail = "\n"
 
 

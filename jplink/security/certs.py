@@ -39,6 +39,11 @@ The code lives in two modules by concept, re-exported here: :mod:`._certs_profil
 
 from __future__ import annotations
 
+import functools
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from ._certs_build import (
     Issuer,
     build_ca_certificate,
@@ -69,8 +74,21 @@ __all__ = [
     "build_ocsp_signing_certificate",
     "build_subject_name",
     "build_tsa_certificate",
+    "certificate_der",
     "member_subject_from_certificate",
     "random_serial_number",
     "verify_csr",
     "verify_csr_subject",
 ]
+
+
+@functools.lru_cache(maxsize=512)
+def certificate_der(cert: x509.Certificate) -> bytes:
+    """The DER encoding of ``cert``, memoised.
+
+    The exchange needs the DER of the same few certificates (its own signing
+    certificate, its peers') for every message; encoding one again costs more
+    than all the rest of a cache hit. Certificates are immutable and compare
+    by their DER bytes, so a hit can never be another certificate's encoding.
+    """
+    return cert.public_bytes(Encoding.DER)

@@ -16,6 +16,7 @@ Both documents are written exactly as X-Road's JAXB marshaller does
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
@@ -231,6 +232,12 @@ def build_hash_chains(
 
 _HC = f"{{{NS_HASHCHAIN}}}"
 _DS = f"{{{NS_DS}}}"
+_DIGEST_METHOD = f"{_DS}DigestMethod"
+_DIGEST_VALUE = f"{_DS}DigestValue"
+_TRANSFORMS = f"{_DS}Transforms"
+_STEP_REF = f"{_HC}StepRef"
+_HASH_VALUE = f"{_HC}HashValue"
+_DATA_REF = f"{_HC}DataRef"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +267,14 @@ def _algorithm(
     default: DigestAlgorithm | None,
     accepted: frozenset[DigestAlgorithm],
 ) -> DigestAlgorithm:
-    method = el.find(f"{_DS}DigestMethod")
+    return _method_algorithm(el.find(_DIGEST_METHOD), default, accepted)
+
+
+def _method_algorithm(
+    method: etree._Element | None,
+    default: DigestAlgorithm | None,
+    accepted: frozenset[DigestAlgorithm],
+) -> DigestAlgorithm:
     if method is not None:
         alg = DigestAlgorithm.from_uri(method.get("Algorithm"))
     elif default is not None:
@@ -340,18 +354,29 @@ class _Evaluator:
         if self.values > _MAX_VALUES:
             raise _malformed("Hash chain has too many values")
         tag = el.tag
-        alg = _algorithm(el, self.default, self.accepted)
-        if el.find(f"{_DS}Transforms") is not None:
-            raise _malformed("Transforms in hash chains are not supported")
-        if tag == f"{_HC}StepRef":
+        # One pass over the children (the first DigestMethod and DigestValue
+        # count, as with find()); this runs for every value of every chain.
+        method = digest_value = None
+        for child in el:
+            ctag = child.tag
+            if ctag == _DIGEST_METHOD:
+                if method is None:
+                    method = child
+            elif ctag == _DIGEST_VALUE:
+                if digest_value is None:
+                    digest_value = child
+            elif ctag == _TRANSFORMS:
+                raise _malformed("Transforms in hash chains are not supported")
+        alg = _method_algorithm(method, self.default, self.accepted)
+        if tag == _STEP_REF:
             return alg, alg.digest(self.resolve(self.step_id(el.get("URI"))))
         written = b64decode_text(
-            getattr(el.find(f"{_DS}DigestValue"), "text", None),
+            None if digest_value is None else digest_value.text,
             "hash chain DigestValue",
         )
-        if tag == f"{_HC}HashValue":
+        if tag == _HASH_VALUE:
             return alg, written
-        if tag != f"{_HC}DataRef":
+        if tag != _DATA_REF:
             raise _malformed(f"Unexpected element {tag!r} in hash step")
         uri = el.get("URI") or ""
         if uri in self.inputs:
@@ -373,6 +398,26 @@ class _Evaluator:
                 detail={"uri": uri},
             )
         return alg, written
+
+
+@functools.lru_cache(maxsize=64)
+def _read_result(
+    result_xml: bytes, accepted: frozenset[DigestAlgorithm]
+) -> tuple[DigestAlgorithm, bytes, str | None]:
+    """Algorithm, digest value and URI of a result document.
+
+    Memoised on the exact bytes: the messages of one batch share their
+    result document, so it is parsed once per batch, not per message (a
+    document that fails raises every time: errors are not cached).
+    """
+    result = parse_xml(result_xml)
+    if result.tag != f"{_HC}HashChainResult":
+        raise _malformed(f"Unexpected hash chain result root {result.tag!r}")
+    result_alg = _algorithm(result, None, accepted)
+    expected = b64decode_text(
+        getattr(result.find(_DIGEST_VALUE), "text", None), "hash chain result"
+    )
+    return result_alg, expected, result.get("URI")
 
 
 def verify_hash_chain(
@@ -412,13 +457,7 @@ def verify_hash_chain(
     """
     if data is not None and digests is not None:
         raise ValueError("give data or digests, not both")
-    result = parse_xml(result_xml)
-    if result.tag != f"{_HC}HashChainResult":
-        raise _malformed(f"Unexpected hash chain result root {result.tag!r}")
-    result_alg = _algorithm(result, None, accepted_digests)
-    expected = b64decode_text(
-        getattr(result.find(f"{_DS}DigestValue"), "text", None), "hash chain result"
-    )
+    result_alg, expected, uri = _read_result(bytes(result_xml), accepted_digests)
     evaluator = _Evaluator(
         chain_xml,
         chain_uri=hash_chain_uri,
@@ -427,7 +466,6 @@ def verify_hash_chain(
         accepted=accepted_digests,
         allow_unresolved=allow_unresolved,
     )
-    uri = result.get("URI")
     if not (uri or "").startswith(hash_chain_uri + "#"):
         raise _malformed(f"Hash chain result points at {uri!r}", uri=uri)
     top = result_alg.digest(evaluator.resolve(evaluator.step_id(uri)))

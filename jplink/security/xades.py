@@ -31,6 +31,7 @@ from jplink.ns import NS_DS, NS_XADES
 from jplink.xml import parse_xml
 
 from .c14n import MALFORMED_SIGNATURE, DigestAlgorithm, b64decode_text
+from .certs import certificate_der
 
 __all__ = [
     "SIGNED_PROPERTIES_TYPE",
@@ -238,7 +239,7 @@ def build_qualifying_properties(
                 _xades("EncapsulatedX509Certificate"),
                 Id=f"encapsulated-cert-{i}",
             )
-            enc.text = base64.b64encode(extra.public_bytes(Encoding.DER)).decode()
+            enc.text = base64.b64encode(certificate_der(extra)).decode()
     ocsp_values = etree.SubElement(
         etree.SubElement(usp, _xades("RevocationValues")), _xades("OCSPValues")
     )
