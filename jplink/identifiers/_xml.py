@@ -145,38 +145,53 @@ def identifier_to_xml(
     return element
 
 
+_ID_PREFIX = f"{{{NS_IDENTIFIERS}}}"
+# Position of each allowed child per kind (schema order), for one lookup.
+_POSITIONS: dict[XRoadObjectType, dict[str, int]] = {
+    kind: {name: i for i, name in enumerate(shape[0])}
+    for kind, shape in _XML_SHAPE.items()
+}
+_KINDS = {kind.value: kind for kind in XRoadObjectType}
+
+
 def _children(element: etree._Element, kind: XRoadObjectType) -> dict[str, str]:
-    allowed, required = _XML_SHAPE[kind]
+    # Every message carries several identifiers: tags are compared as
+    # strings (no QName objects), positions come from one dict.
+    positions = _POSITIONS[kind]
     found: dict[str, str] = {}
     position = -1
     for child in element:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if not isinstance(tag, str):
             continue  # comments and processing instructions
-        qname = etree.QName(child)
-        if qname.namespace != NS_IDENTIFIERS or qname.localname not in allowed:
+        local = tag[len(_ID_PREFIX) :] if tag.startswith(_ID_PREFIX) else None
+        index = positions.get(local, -1) if local is not None else -1
+        if index < 0:
             raise MalformedMessage(
-                f"Unexpected element {qname.localname} in a {kind.value} identifier",
+                f"Unexpected element {etree.QName(child).localname} in a "
+                f"{kind.value} identifier",
                 code="InvalidXml",
             )
-        index = allowed.index(qname.localname)
-        if qname.localname in found or index < position:
+        if local in found or index < position:
             raise MalformedMessage(
-                f"Element {qname.localname} repeated or out of order in a "
+                f"Element {local} repeated or out of order in a "
                 f"{kind.value} identifier",
                 code="InvalidXml",
             )
         if len(child):
             raise MalformedMessage(
-                f"Identifier element {qname.localname} must hold text only",
+                f"Identifier element {local} must hold text only",
                 code="InvalidXml",
             )
         position = index
-        found[qname.localname] = child.text or ""
-    missing = sorted(required - found.keys())
-    if missing:
-        raise MalformedMessage(
-            f"{kind.value} identifier lacks {', '.join(missing)}", code="InvalidXml"
-        )
+        found[local] = child.text or ""  # type: ignore[index]
+    if len(found) < len(_XML_SHAPE[kind][1]):
+        missing = sorted(_XML_SHAPE[kind][1] - found.keys())
+        if missing:
+            raise MalformedMessage(
+                f"{kind.value} identifier lacks {', '.join(missing)}",
+                code="InvalidXml",
+            )
     return found
 
 
@@ -200,17 +215,17 @@ def identifier_from_xml(
             ``InvalidServiceIdentifier`` / ``InvalidSecurityServer`` for values
             with forbidden characters.
     """
-    local = etree.QName(element).localname
     raw_type = element.get(_OBJECT_TYPE_ATTR)
     if raw_type is None:
         # X-Road: missing objectType -> Client.InvalidXml (missingobjecttype.query).
+        local = etree.QName(element).localname
         raise MalformedMessage(f"{local} lacks id:objectType", code="InvalidXml")
-    try:
-        kind = XRoadObjectType(raw_type)
-    except ValueError:
+    kind = _KINDS.get(raw_type)
+    if kind is None:
+        local = etree.QName(element).localname
         raise MalformedMessage(
             f"{local} has the unknown objectType {raw_type!r}", code="InvalidXml"
-        ) from None
+        )
     v = _children(element, kind)
     try:
         ident: XRoadId
@@ -239,10 +254,12 @@ def identifier_from_xml(
         else:
             ident = LocalGroupId(v["groupCode"])
     except InvalidRequest as exc:
+        local = etree.QName(element).localname
         raise MalformedMessage(
             f"{local}: {exc.message}", code=_BAD_VALUE_CODE[kind], detail=exc.detail
         ) from exc
     if expected is not None and not isinstance(ident, expected):
+        local = etree.QName(element).localname
         raise MalformedMessage(
             f"{local} must not be of objectType {kind.value}", code="InvalidXml"
         )

@@ -107,18 +107,21 @@ def _represented_party(element: etree._Element) -> RepresentedParty:
     return RepresentedParty(values["partyCode"], values.get("partyClass"))
 
 
+_XROAD_PREFIX = f"{{{NS_XROAD}}}"
+_REPRESENTED_PARTY = f"{{{NS_REPRESENTATION}}}representedParty"
+
+
 def _collect(header: etree._Element) -> dict[str, etree._Element]:
     found: dict[str, etree._Element] = {}
     for child in header:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if not isinstance(tag, str):
             continue
-        qname = etree.QName(child)
-        if qname.namespace == NS_XROAD:
-            name = qname.localname
-        elif (qname.namespace, qname.localname) == (
-            NS_REPRESENTATION,
-            "representedParty",
-        ):
+        # Plain string tests on the Clark-notation tag (no QName objects):
+        # this runs for every header field of every message.
+        if tag.startswith(_XROAD_PREFIX):
+            name = tag[len(_XROAD_PREFIX) :]
+        elif tag == _REPRESENTED_PARTY:
             name = "representedParty"
         else:
             continue  # other extensions (security token ...) pass through

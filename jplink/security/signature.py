@@ -315,6 +315,7 @@ def verify_signature(
     cert, cert_der, signature_value = _verify_value(doc, policy)
     props = read_qualifying_properties(
         refs.signed_properties,
+        signer_cert=cert,
         signer_cert_der=cert_der,
         accepted_digests=policy.accepted_digests,
     )

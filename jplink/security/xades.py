@@ -268,6 +268,26 @@ class XadesProperties:
     timestamp_tokens: tuple[bytes, ...]
 
 
+# Tags and paths read for every verified message, built once.
+_SSP = _xades("SignedSignatureProperties")
+_SIGNING_TIME = _xades("SigningTime")
+_SIGNING_CERT = _xades("SigningCertificate")
+_SIGNING_CERT_V2 = _xades("SigningCertificateV2")
+_CERT = _xades("Cert")
+_CERT_DIGEST = _xades("CertDigest")
+_DS_DIGEST_METHOD = _ds("DigestMethod")
+_DS_DIGEST_VALUE = _ds("DigestValue")
+_SERIAL_PATH = f"{_xades('IssuerSerial')}/{_ds('X509SerialNumber')}"
+_UNSIGNED_PATH = "/".join(
+    _xades(t) for t in ("UnsignedProperties", "UnsignedSignatureProperties")
+)
+_OCSP_PATH = "/".join(
+    _xades(t) for t in ("RevocationValues", "OCSPValues", "EncapsulatedOCSPValue")
+)
+_CERTS_PATH = f"{_xades('CertificateValues')}/{_xades('EncapsulatedX509Certificate')}"
+_TOKENS_PATH = f"{_xades('SignatureTimeStamp')}/{_xades('EncapsulatedTimeStamp')}"
+
+
 def _one(parent: etree._Element, tag: str, what: str) -> etree._Element:
     found = parent.findall(tag)
     if len(found) != 1:
@@ -282,6 +302,7 @@ def read_qualifying_properties(
     *,
     signer_cert_der: bytes,
     accepted_digests: frozenset[DigestAlgorithm],
+    signer_cert: x509.Certificate | None = None,
 ) -> XadesProperties:
     """Read and check the XAdES properties around a verified SignedProperties.
 
@@ -293,6 +314,7 @@ def read_qualifying_properties(
         signed_properties: the ``xades:SignedProperties`` element.
         signer_cert_der: DER of the certificate in ``ds:KeyInfo``.
         accepted_digests: digest algorithms the policy accepts.
+        signer_cert: that certificate, loaded (else loaded from the DER).
 
     Returns:
         The signing time and the embedded OCSP responses, certificates and
@@ -304,17 +326,9 @@ def read_qualifying_properties(
         InvalidSignature: the signed certificate digest does not match the
             KeyInfo certificate.
     """
-    ssp = _one(
-        signed_properties,
-        _xades("SignedSignatureProperties"),
-        "SignedSignatureProperties",
-    )
-    signing_time = _parse_signing_time(
-        _one(ssp, _xades("SigningTime"), "SigningTime").text
-    )
-    holders = ssp.findall(_xades("SigningCertificate")) + ssp.findall(
-        _xades("SigningCertificateV2")
-    )
+    ssp = _one(signed_properties, _SSP, "SignedSignatureProperties")
+    signing_time = _parse_signing_time(_one(ssp, _SIGNING_TIME, "SigningTime").text)
+    holders = ssp.findall(_SIGNING_CERT) + ssp.findall(_SIGNING_CERT_V2)
     if len(holders) != 1:
         raise MalformedMessage(
             "Expected exactly one xades:SigningCertificate(V2)",
@@ -322,13 +336,13 @@ def read_qualifying_properties(
         )
     # XAdES (ETSI EN 319 132-1 §5.2.2): the first Cert element identifies the
     # signing certificate itself.
-    first = holders[0].find(_xades("Cert"))
+    first = holders[0].find(_CERT)
     if first is None:
         raise MalformedMessage(
             "SigningCertificate has no Cert", code=MALFORMED_SIGNATURE
         )
-    cert_digest = _one(first, _xades("CertDigest"), "CertDigest")
-    method = _one(cert_digest, _ds("DigestMethod"), "CertDigest/DigestMethod")
+    cert_digest = _one(first, _CERT_DIGEST, "CertDigest")
+    method = _one(cert_digest, _DS_DIGEST_METHOD, "CertDigest/DigestMethod")
     algorithm = DigestAlgorithm.from_uri(method.get("Algorithm"))
     if algorithm not in accepted_digests:
         raise MalformedMessage(
@@ -336,7 +350,7 @@ def read_qualifying_properties(
             code=MALFORMED_SIGNATURE,
         )
     value = b64decode_text(
-        _one(cert_digest, _ds("DigestValue"), "CertDigest/DigestValue").text,
+        _one(cert_digest, _DS_DIGEST_VALUE, "CertDigest/DigestValue").text,
         "CertDigest",
     )
     if value != algorithm.digest(signer_cert_der):
@@ -344,37 +358,25 @@ def read_qualifying_properties(
             "The signed SigningCertificate digest does not match the KeyInfo "
             "certificate"
         )
-    serial = first.find(f"{_xades('IssuerSerial')}/{_ds('X509SerialNumber')}")
+    serial = first.find(_SERIAL_PATH)
     if serial is not None:
-        cert = x509.load_der_x509_certificate(signer_cert_der)
+        cert = signer_cert or x509.load_der_x509_certificate(signer_cert_der)
         if (serial.text or "").strip() != str(cert.serial_number):
             raise InvalidSignature(
                 "The signed IssuerSerial does not match the KeyInfo certificate"
             )
 
     qp = signed_properties.getparent()
-    unsigned = (
-        []
-        if qp is None
-        else qp.findall(
-            f"{_xades('UnsignedProperties')}/{_xades('UnsignedSignatureProperties')}"
-        )
-    )
+    unsigned = [] if qp is None else qp.findall(_UNSIGNED_PATH)
     ocsp: list[bytes] = []
     certs: list[bytes] = []
     tokens: list[bytes] = []
     for usp in unsigned:
-        for el in usp.iterfind(
-            f"{_xades('RevocationValues')}/{_xades('OCSPValues')}/{_xades('EncapsulatedOCSPValue')}"
-        ):
+        for el in usp.iterfind(_OCSP_PATH):
             ocsp.append(b64decode_text(el.text, "EncapsulatedOCSPValue"))
-        for el in usp.iterfind(
-            f"{_xades('CertificateValues')}/{_xades('EncapsulatedX509Certificate')}"
-        ):
+        for el in usp.iterfind(_CERTS_PATH):
             certs.append(b64decode_text(el.text, "EncapsulatedX509Certificate"))
-        for el in usp.iterfind(
-            f"{_xades('SignatureTimeStamp')}/{_xades('EncapsulatedTimeStamp')}"
-        ):
+        for el in usp.iterfind(_TOKENS_PATH):
             tokens.append(b64decode_text(el.text, "EncapsulatedTimeStamp"))
     return XadesProperties(signing_time, tuple(ocsp), tuple(certs), tuple(tokens))
 
