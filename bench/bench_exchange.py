@@ -14,20 +14,24 @@ Reported per case: exchanges/s, median and p99 latency, and for the proxied
 cases the added median latency, the throughput ratio to the direct call and
 the CPU time each security server spent per exchange (``cpu ms A/B``, from
 ``/proc``: unlike rates and latencies it hardly depends on what else the
-machine runs at the same time), and the 1-minute load average when the case
-ended. Each case first warms up and opens every connection at its
-concurrency (N requests at once), then starts the clock and the CPU count:
-the figures are the steady state, not the pools growing. At the end, the
-cost of logging (issue #6): per batch setting and concurrency, throughput
-with logging ``full`` divided by throughput with ``none``, both measured in
-this run.
+machine runs at the same time), and how busy the machine's cores were
+during the case (``busy``, all processes, from ``/proc/stat``: 100 % means
+the two cores were the limit). Each case first warms up and opens every
+connection at its concurrency (N requests at once), then starts the clock
+and the CPU count: the figures are the steady state, not the pools
+growing. At the end, the cost of logging (issue #6): per batch setting and
+concurrency, throughput with logging ``full`` divided by throughput with
+``none``, both measured in this run.
 
 Run: ``.venv/bin/python -m bench.bench_exchange [--duration 5] [--profile]``
 (``--profile`` samples both servers with py-spy during the first setting and
 prints where their time goes, ``--gil`` counting only samples that hold the
 GIL; ``--batch on`` runs only the batch-signing
 case; ``--log full`` only full logging; ``--clients 1 64`` picks the
-concurrencies).
+concurrencies; ``--rates 200 300`` adds open-loop cases: that many requests
+per second arriving independently over 64 connections, latency counted from
+each arrival; the p99 at a load is read there, since in the closed loop the
+median is clients / throughput by Little's law).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -154,10 +159,65 @@ async def _load(
     return int(len(latencies) / elapsed), latencies, errors
 
 
+async def _load_open(
+    url: str, body: bytes, rate: float, duration: float, connections: int = 64
+) -> tuple[int, list[float], int]:
+    """Offer ``rate`` requests/s (Poisson arrivals) over ``connections``.
+
+    Open loop: a request is started at its arrival time whether or not the
+    earlier ones were answered (as independent information systems do), and
+    its latency counts from that arrival, waiting for a free connection
+    included, so a server that falls behind shows it in the percentiles
+    (no coordinated omission). In a closed loop of N clients the median
+    latency is N / throughput by Little's law, so its p99 says little;
+    this is the measure for "p99 at a given load".
+    """
+    latencies: list[float] = []
+    errors = 0
+    rng = random.Random(5500)
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def one(arrival: float) -> None:
+            nonlocal errors
+            try:
+                async with http.post(
+                    url, data=body, headers={"Content-Type": "text/xml; charset=UTF-8"}
+                ) as resp:
+                    await resp.read()
+                    errors += resp.status != 200
+            except aiohttp.ClientError:
+                errors += 1
+            latencies.append(time.perf_counter() - arrival)
+
+        # Open the connections first, as the closed-loop cases do.
+        await asyncio.gather(*(one(time.perf_counter()) for _ in range(connections)))
+        latencies.clear()
+        tasks: list[asyncio.Task[None]] = []
+        started = time.perf_counter()
+        arrival = started
+        while arrival < started + duration:
+            arrival += rng.expovariate(rate)
+            delay = arrival - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(arrival)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    return int(len(latencies) / elapsed), latencies, errors
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU time (user + system, all threads) a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def _ms(values: list[float], q: float) -> float:
@@ -306,7 +366,7 @@ async def main(args: argparse.Namespace) -> None:
             print(
                 f"{'case':<37}{'clients':>8}{'exch/s':>9}{'median ms':>11}"
                 f"{'p99 ms':>9}{'errors':>8}{'added ms':>10}{'ratio':>7}"
-                f"{'cpu ms A/B':>12}{'load':>6}"
+                f"{'cpu ms A/B':>12}{'busy':>6}"
             )
             rates: dict[tuple[bool, str, int], int] = {}
             for batch in args.batch:
@@ -324,11 +384,15 @@ async def main(args: argparse.Namespace) -> None:
                                 )
                                 _report("direct", clients, direct[clients], None)
                             before: list[float] = []
+                            machine: list[tuple[float, float]] = []
 
                             def mark(
-                                procs: list[Any] = procs, before: list[float] = before
+                                procs: list[Any] = procs,
+                                before: list[float] = before,
+                                machine: list[tuple[float, float]] = machine,
                             ) -> None:
                                 before[:] = [_cpu_seconds(p.pid) for p in procs]
+                                machine[:] = [_machine_busy()]
 
                             result = await _load(
                                 a.client_proxy_url,
@@ -341,13 +405,26 @@ async def main(args: argparse.Namespace) -> None:
                                 _cpu_seconds(p.pid) - b4
                                 for p, b4 in zip(procs, before, strict=True)
                             ]
+                            busy_now = _machine_busy()
+                            busy = (busy_now[0] - machine[0][0]) / max(
+                                1, busy_now[1] - machine[0][1]
+                            )
                             name = (
                                 f"via A,B batch={'on' if batch else 'off'} log={mode}"
                             )
                             done = max(1, len(result[1]))
                             cpu = "/".join(f"{1000 * u / done:.1f}" for u in used)
-                            _report(name, clients, result, direct[clients], cpu)
+                            _report(name, clients, result, direct[clients], cpu, busy)
                             rates[(batch, mode, clients)] = result[0]
+                        for rate in args.rates:
+                            result = await _load_open(
+                                a.client_proxy_url, request, rate, args.duration
+                            )
+                            name = (
+                                f"open {rate:g}/s batch={'on' if batch else 'off'}"
+                                f" log={mode}"
+                            )
+                            _report(name, 64, result, None)
                     if profile is not None:
                         for node in (a, b):
                             print(summarise_profile(work / f"{node.name}.txt"))
@@ -385,6 +462,7 @@ def _report(
     result: tuple[int, list[float], int],
     direct: tuple[int, list[float], int] | None,
     cpu: str = "",
+    busy: float | None = None,
 ) -> None:
     rate, lat, errors = result
     median = statistics.median(lat) * 1000
@@ -392,9 +470,9 @@ def _report(
     if direct is not None:
         added = f"{median - statistics.median(direct[1]) * 1000:.2f}"
         ratio = f"{rate / max(1, direct[0]):.2f}"
-    load = os.getloadavg()[0]  # the machine is shared: note its load
+    used = "" if busy is None else f"{100 * busy:.0f}%"
     print(f"{name:<37}{clients:>8}{rate:>9}{median:>11.2f}{_ms(lat, 0.99):>9.2f}"
-          f"{errors:>8}{added:>10}{ratio:>7}{cpu:>12}{load:>6.1f}",
+          f"{errors:>8}{added:>10}{ratio:>7}{cpu:>12}{used:>6}",
           flush=True)  # fmt: skip
 
 
@@ -417,6 +495,15 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["full", "none"],
         help="message-log modes to run on both servers (default: full none; "
         "with both, the cost of logging is printed)",
+    )
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="R",
+        help="also offer R requests/s in an open loop over 64 connections "
+        "(Poisson arrivals; latency from arrival) and report the percentiles",
     )
     parser.add_argument(
         "--profile",
