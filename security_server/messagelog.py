@@ -154,6 +154,16 @@ def _ocsp_json(ders: tuple[bytes, ...]) -> str:
     return json.dumps([base64.b64encode(d).decode("ascii") for d in ders])
 
 
+@functools.lru_cache(maxsize=256)
+def _signature_fields(signature_xml: bytes) -> tuple[str, str]:
+    # The messages of a batch share one signature document: it is decoded
+    # and hashed once, not once per record.
+    # PROTOCOLS.md §12.1: signaturehash = base64(SHA-512(UTF-8 bytes of the
+    # signature XML)).
+    digest = hashlib.sha512(signature_xml).digest()
+    return signature_xml.decode("utf-8"), base64.b64encode(digest).decode("ascii")
+
+
 def log_entry(
     *,
     query_id: str,
@@ -197,6 +207,7 @@ def log_entry(
         MalformedMessage: never for our own bytes; a signature or chain that is
             not UTF-8 raises ``UnicodeDecodeError`` from the codec (a bug).
     """
+    signature_text, signature_hash = _signature_fields(bytes(signature_xml))
     return LogEntry(
         query_id=query_id,
         client=str(client),
@@ -206,12 +217,8 @@ def log_entry(
         logged_at=now,
         x_request_id=x_request_id,
         message=soap if mode is MessageLogMode.FULL else None,
-        signature_xml=signature_xml.decode("utf-8"),
-        # PROTOCOLS.md §12.1: signaturehash = base64(SHA-512(UTF-8 bytes of
-        # the signature XML)).
-        signature_hash=base64.b64encode(hashlib.sha512(signature_xml).digest()).decode(
-            "ascii"
-        ),
+        signature_xml=signature_text,
+        signature_hash=signature_hash,
         hash_chain=_text(hash_chain),
         hash_chain_result=_text(hash_chain_result),
         signer_cert_sha256=_cert_sha256(signer_cert_der),

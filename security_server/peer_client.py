@@ -78,6 +78,7 @@ class PeerResponse:
     status: int
     content_type: str
     body: bytes
+    #: The response headers (case-insensitive look-up).
     headers: Mapping[str, str]
 
 
@@ -161,6 +162,8 @@ class PeerTransport:
         self._expected: dict[tuple[str, int | None], SecurityServerId] = {}
         self._ranking: dict[frozenset[SecurityServerId], tuple[float, list[int]]] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._urls: dict[tuple[str, int], str] = {}
         self._session_ctx: ssl.SSLContext | None = None
         self._ctx: ssl.SSLContext | None = None
 
@@ -212,6 +215,17 @@ class PeerTransport:
         if ident != self._identity:
             self._ctx = self._make_context(chain, key, server_ca_certs=ca_certs)
             self._identity = ident
+
+    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
+        # One (immutable) timeout object per value, not one per message.
+        found = self._timeouts.get(total)
+        if found is None:
+            found = aiohttp.ClientTimeout(
+                total=total, sock_connect=self._connect_timeout
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[total] = found
+        return found
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ctx is None:
@@ -319,16 +333,17 @@ class PeerTransport:
         for server in await self._order(servers):
             host, port = peer_address(server)
             self._expected[(host, port)] = server.id
-            url = f"https://{host}:{port}/"
+            url = self._urls.get((host, port))
+            if url is None:
+                url = self._urls[(host, port)] = f"https://{host}:{port}/"
             session = self._session_for()
             try:
                 with map_transport_errors(url):
-                    client_timeout = aiohttp.ClientTimeout(
-                        total=timeout or self._read_timeout,
-                        sock_connect=self._connect_timeout,
-                    )
                     async with session.post(
-                        url, data=body, headers=dict(headers), timeout=client_timeout
+                        url,
+                        data=body,
+                        headers=headers,
+                        timeout=self._timeout(timeout or self._read_timeout),
                     ) as resp:
                         data = await read_body(
                             resp, limit=DEFAULT_MAX_TRANSPORT_BYTES, url=url
@@ -338,7 +353,7 @@ class PeerTransport:
                             resp.status,
                             resp.headers.get("Content-Type", ""),
                             data,
-                            {k.lower(): v for k, v in resp.headers.items()},
+                            resp.headers,  # read-only, case-insensitive
                         )
             except TransportError as exc:
                 # Fail over only when no connection was made: a request that
