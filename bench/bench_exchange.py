@@ -208,9 +208,17 @@ async def _load_open(
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, all threads) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system, all threads) a process and its children
+    (the proxy workers of ``[exchange] workers``) have used so far."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -326,14 +334,18 @@ def _set_log_mode(node: Any, mode: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def _set_batch(node: Any, on: bool) -> None:
+def _set_exchange(node: Any, key: str, value: str) -> None:
+    """Set ``key = value`` in the node's ``[exchange]`` table."""
     path = node.config.home / "ss.toml"
-    text = path.read_text()
-    key = "batch_signing = "
-    lines = [ln for ln in text.splitlines() if not ln.startswith(key)]
+    prefix = f"{key} = "
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(prefix)]
     at = lines.index("[exchange]") + 1
-    lines.insert(at, f"{key}{'true' if on else 'false'}")
+    lines.insert(at, f"{prefix}{value}")
     path.write_text("\n".join(lines) + "\n")
+
+
+def _set_batch(node: Any, on: bool) -> None:
+    _set_exchange(node, "batch_signing", "true" if on else "false")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -373,6 +385,7 @@ async def main(args: argparse.Namespace) -> None:
                 for mode in args.log:
                     for node in (a, b):
                         _set_batch(node, batch)
+                        _set_exchange(node, "workers", str(args.workers))
                         _set_log_mode(node, mode)
                     first = (batch, mode) == (args.batch[0], args.log[0])
                     profile = work if args.profile and first else None
@@ -495,6 +508,12 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["full", "none"],
         help="message-log modes to run on both servers (default: full none; "
         "with both, the cost of logging is printed)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="[exchange] workers of both servers (proxy processes each)",
     )
     parser.add_argument(
         "--rates",

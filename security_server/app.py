@@ -13,8 +13,10 @@ Handlers are thin: read the body and headers, call the exchange core, turn its
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from jplink.errors import ConfigurationError, MalformedMessage
+from jplink.security.tls import server_ssl_context
 from jplink.storage import Database
 
 from .certstatus import CertificateStatus
@@ -41,7 +44,8 @@ from .peer_client import PeerTransport
 from .server_proxy import ServerProxy
 from .signer import BatchSigner
 from .softtoken import TokenLogin
-from .timestamper import running_timestamper
+from .timestamper import oldest_pending, running_timestamper
+from .timestamping_health import PendingRecordsHealth
 
 __all__ = [
     "CLIENT_PROXY",
@@ -99,12 +103,19 @@ def read_pin_file(path: Path) -> str:
     return pin
 
 
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 @contextlib.asynccontextmanager
 async def open_resources(
     config: SecurityServerConfig,
     *,
     pin: str | None = None,
     clock: Callable[[], dt.datetime] = _utcnow,
+    worker: bool = False,
 ) -> AsyncIterator[ExchangeResources]:
     """Open everything the proxies need; close it all on exit.
 
@@ -112,6 +123,9 @@ async def open_resources(
         config: the instance configuration.
         pin: the token PIN; else read from ``exchange.pin_file``.
         clock: the current time (tests pass a fixed or shifted clock).
+        worker: for a worker process (``[exchange] workers``): no
+            time-stamper runs here; time-stamping health is read from the
+            database (:class:`~.timestamping_health.PendingRecordsHealth`).
 
     Yields:
         The shared resources.
@@ -151,10 +165,21 @@ async def open_resources(
         )
         signer = BatchSigner(certstatus, clock=clock, batching=settings.batch_signing)
         stack.push_async_callback(signer.close)
-        stamper = await stack.enter_async_context(
-            running_timestamper(config, db, conf, session, clock=clock)
-        )
-        log = open_message_log_writer(db, config.message_log, timestamper=stamper)
+        if worker:
+            health = PendingRecordsHealth(
+                config.message_log.acceptable_timestamp_failure_period_seconds,
+                lambda: oldest_pending(db),
+            )
+            await health.refresh()
+            stack.push_async_callback(
+                _cancel, asyncio.create_task(health.run(), name="log-health")
+            )
+            log = open_message_log_writer(db, config.message_log, health=health)
+        else:
+            stamper = await stack.enter_async_context(
+                running_timestamper(config, db, conf, session, clock=clock)
+            )
+            log = open_message_log_writer(db, config.message_log, timestamper=stamper)
         stack.push_async_callback(log.close)
         serverconf = ServerConfView(db, cache_seconds=settings.serverconf_cache_seconds)
         peers = PeerTransport(
@@ -321,3 +346,20 @@ def make_server_proxy_app(
     app.router.add_post("/", _server_proxy_post)
     app.router.add_route("*", "/", _method_not_allowed(FaultPrefix.SERVER_PROXY))
     return app
+
+
+async def server_tls_context(
+    resources: ExchangeResources, now: dt.datetime
+) -> ssl.SSLContext:
+    """The server proxy's TLS: our auth certificate, peers from approved CAs.
+
+    Raises:
+        JPLinkError: no usable authentication certificate at ``now``.
+    """
+    auth = await resources.certstatus.auth_material(now=now)
+    shared = resources.conf.current(now=now)
+    return server_ssl_context(
+        (auth.cert, *auth.chain),
+        auth.key,
+        client_ca_certs=(*shared.trusted_ca_certs(), *shared.intermediate_ca_certs()),
+    )

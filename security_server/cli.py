@@ -466,6 +466,19 @@ ss.add_command(groups)
 ss.add_command(log)
 
 
+@ss.command("worker", hidden=True)
+@home_option
+def worker_command(home: Path | None) -> None:
+    """A proxy worker process, started by ``serve`` ([exchange] workers).
+
+    Reads the token PIN from the first line of stdin and serves the client
+    and server proxies on the shared ports until stdin closes or SIGTERM.
+    """
+    from .workers import run_worker
+
+    run_worker(config_of(home))
+
+
 @ss.command("serve")
 @home_option
 @pin_file_option

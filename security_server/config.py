@@ -16,6 +16,7 @@ whole. Every table is optional; an empty file gives the defaults. Example::
     [exchange]
     batch_signing = true
     globalconf_check_seconds = 1.0   # look for a newly saved global conf this often
+    workers = 1                      # proxy processes (one core each), SO_REUSEPORT
 
     [message_log]
     mode = "full"            # full | metadata | none
@@ -175,8 +176,17 @@ class ExchangeSettings:
     #: File whose first line is the token PIN (mode 0600); ``--pin-file``
     #: overrides it. Without a PIN the proxies cannot sign.
     pin_file: Path | None = None
+    #: Processes that serve the proxies (client proxy, server proxy); each
+    #: is one Python interpreter, so one core. 1 keeps everything in the
+    #: ``serve`` process; N starts N - 1 worker processes beside it, all
+    #: accepting on the same ports (SO_REUSEPORT). Background work
+    #: (time-stamping, archiving, OCSP refresh, downloads, admin API) stays
+    #: in the ``serve`` process.
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        if not 1 <= self.workers <= 64:
+            raise ValueError("workers must be between 1 and 64")
         periods = (
             self.serverconf_cache_seconds,
             self.peer_cache_seconds,
@@ -365,6 +375,14 @@ class SecurityServerConfig:
     #: (``[[peer_ocsp_ports]]`` tables with ``address`` and ``port``).
     peer_ocsp_ports: tuple[PeerOcspPort, ...] = ()
     home: Path = Path(".")
+
+    def __post_init__(self) -> None:
+        if self.exchange.workers > 1 and self.message_log.timestamp_immediately:
+            # The worker processes have no time-stamper of their own.
+            raise ValueError(
+                "[exchange] workers > 1 cannot be combined with "
+                "[message_log] timestamp_immediately"
+            )
 
     @property
     def db_url(self) -> str:

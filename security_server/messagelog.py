@@ -67,6 +67,7 @@ from .models import MessageLogRecord
 from .signer import SignedMessage
 from .states import LogDirection, LogSide
 from .timestamper import Timestamper
+from .timestamping_health import PendingRecordsHealth
 
 __all__ = [
     "DEFAULT_MAX_RECORDS_PER_COMMIT",
@@ -309,6 +310,7 @@ class MessageLogWriter:
         keystore: LogKeystore | None = None,
         timestamper: Timestamper | None = None,
         stamp_immediately: bool = False,
+        health: PendingRecordsHealth | None = None,
     ) -> None:
         if stamp_immediately and timestamper is None:
             raise ValueError("stamp_immediately needs a timestamper")
@@ -318,6 +320,7 @@ class MessageLogWriter:
         self._mode = min((mode, *self._overrides.values()), key=_WIDTH.index)
         self._keystore = keystore
         self._timestamper = timestamper
+        self._health = health
         self._immediately = stamp_immediately
         self._max = max_records
         self._queue: asyncio.Queue[_Batch] = asyncio.Queue()
@@ -351,6 +354,8 @@ class MessageLogWriter:
         """
         if self._timestamper is not None:
             self._timestamper.health.check(now)
+        elif self._health is not None:  # a worker process
+            self._health.check(now)
 
     def _prepare(self, entry: LogEntry) -> dict[str, object] | None:
         mode = self.mode_for(entry.local_client)
@@ -457,6 +462,7 @@ def open_message_log_writer(
     settings: MessageLogSettings,
     *,
     timestamper: Timestamper | None = None,
+    health: PendingRecordsHealth | None = None,
 ) -> MessageLogWriter:
     """The writer for ``[message_log]``: modes, encryption, time-stamping.
 
@@ -465,6 +471,8 @@ def open_message_log_writer(
         settings: the ``[message_log]`` table.
         timestamper: the running time-stamper (needed for
             ``timestamp_immediately``; its health is checked per message).
+        health: a worker process's view of time-stamping health (used
+            when there is no time-stamper).
 
     Returns:
         The writer (call :meth:`MessageLogWriter.close` when done).
@@ -487,4 +495,5 @@ def open_message_log_writer(
         keystore=keystore,
         timestamper=timestamper,
         stamp_immediately=settings.timestamp_immediately,
+        health=health,
     )

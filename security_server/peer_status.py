@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 from collections.abc import Mapping, Sequence
 
 import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from jplink.errors import CertificateValidationError, JPLinkError, OcspError
+from jplink.errors import (
+    CertificateValidationError,
+    JPLinkError,
+    OcspError,
+    StorageError,
+)
 from jplink.globalconf import SharedParameters
 from jplink.identifiers import ClientId, SecurityServerId
 from jplink.security.ocsp import build_ocsp_request
@@ -40,6 +46,8 @@ from .ocsp_checks import path_of
 from .peer_ocsp_client import fetch_from_peer, fetch_from_responder
 
 __all__ = ["PeerStatus"]
+
+_log = logging.getLogger(__name__)
 
 _Expected = tuple[SecurityServerId | None, ClientId | None]
 
@@ -133,12 +141,31 @@ class PeerStatus:
                 raise
         fetched = await self._download(conf, path)
         identity = self._check(cert_der, conf, fetched, now, expected, issuer_certs)
-        async with self._db.transaction() as session:
-            for link in path[:-1]:  # every one of them verified just now
-                der = next((d for d in fetched if single_for(d, link)), None)
-                if der is not None:
-                    await store_response(session, link, der, now=now)
+        await self._remember(path, fetched, now)
         return identity
+
+    async def _remember(
+        self,
+        path: Sequence[x509.Certificate],
+        fetched: Sequence[bytes],
+        now: dt.datetime,
+    ) -> None:
+        # Only a cache: the peer verified with ``fetched`` already. Another
+        # request (or proxy worker process) that fetched the same responses
+        # may insert the row first; the second attempt then sees that row
+        # and keeps the newer response. A cache that cannot be written is
+        # logged: the next check downloads again.
+        for attempt in (1, 2):
+            try:
+                async with self._db.transaction() as session:
+                    for link in path[:-1]:  # every one of them verified just now
+                        der = next((d for d in fetched if single_for(d, link)), None)
+                        if der is not None:
+                            await store_response(session, link, der, now=now)
+                return
+            except StorageError as exc:
+                if attempt == 2:
+                    _log.warning("cannot cache a peer's OCSP responses: %s", exc)
 
     @staticmethod
     def _check(

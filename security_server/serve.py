@@ -15,6 +15,10 @@ One process runs, sharing one set of :class:`~.app.ExchangeResources`
 - the message-log time-stamper (in :func:`~.app.open_resources`) and the
   archiver (:mod:`.archiver`).
 
+With ``[exchange] workers = N`` (N > 1) :func:`running` also starts N - 1
+proxy worker processes (:mod:`.workers`) sharing the client- and
+server-proxy ports; everything else above stays in this process.
+
 At start the refresher runs once before the authentication material is
 checked, so a server whose cache is empty or stale can start when the CA is
 reachable. The event loop is uvloop's.
@@ -40,14 +44,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import ssl
 from collections.abc import AsyncIterator, Callable
 
 import uvloop
 from aiohttp import web
 
-from jplink.errors import JPLinkError
-from jplink.security.tls import server_ssl_context
+from jplink.errors import ConfigurationError, JPLinkError
 
 from .admin import ServerRuntime, make_admin_app
 from .admin.supervisor import Supervisor, download_globalconf_periodically
@@ -57,6 +59,7 @@ from .app import (
     make_server_proxy_app,
     open_resources,
     read_pin_file,
+    server_tls_context,
 )
 from .archiver import run_archiver
 from .client_tls import ClientProxyTls, open_client_tls
@@ -65,6 +68,7 @@ from .db import open_database
 from .evidence import decryptor_for
 from .ocsp_peers_app import make_ocsp_peers_app
 from .ocsp_refresher import OcspRefresher
+from .workers import WorkerPool
 
 __all__ = ["run_server", "running", "serve", "serving"]
 
@@ -75,14 +79,10 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def _server_tls(resources: ExchangeResources, now: dt.datetime) -> ssl.SSLContext:
-    auth = await resources.certstatus.auth_material(now=now)
-    shared = resources.conf.current(now=now)
-    return server_ssl_context(
-        (auth.cert, *auth.chain),
-        auth.key,
-        client_ca_certs=(*shared.trusted_ca_certs(), *shared.intermediate_ca_certs()),
-    )
+def _pin_of(config: SecurityServerConfig) -> str:
+    if config.exchange.pin_file is None:
+        raise ConfigurationError("Give the token PIN ([exchange] pin_file)")
+    return read_pin_file(config.exchange.pin_file)
 
 
 @contextlib.asynccontextmanager
@@ -124,7 +124,7 @@ async def running(
                 await refresher.refresh_now(now=clock())
             except JPLinkError as exc:  # the check below says whether it matters
                 _log.warning("OCSP refresh at start failed: %s", exc.message)
-        tls = await _server_tls(resources, clock())
+        tls = await server_tls_context(resources, clock())
         sites = (
             (make_client_proxy_app(config, resources=resources), config.client_proxy),
             (make_server_proxy_app(config, resources=resources), config.server_proxy),
@@ -132,6 +132,8 @@ async def running(
         )
         runners: list[web.AppRunner] = []
         tasks: list[asyncio.Task[None]] = []
+        workers = config.exchange.workers
+        pool: WorkerPool | None = None
         client_tls: ClientProxyTls | None = None
         try:
             for app, settings in sites:
@@ -140,7 +142,16 @@ async def running(
                 runners.append(runner)
                 port = getattr(settings, "http_port", getattr(settings, "port", 0))
                 context = tls if settings is config.server_proxy else None
-                site = web.TCPSite(runner, settings.host, port, ssl_context=context)
+                # The proxy ports are shared with the worker processes; the
+                # OCSP-for-peers port stays this process's alone.
+                shared = workers > 1 and settings is not config.ocsp_responder
+                site = web.TCPSite(
+                    runner,
+                    settings.host,
+                    port,
+                    ssl_context=context,
+                    reuse_port=shared or None,
+                )
                 await site.start()
                 _log.info("listening on %s:%s", settings.host, port)
             # The client proxy's HTTPS face (information systems' TLS; the
@@ -157,6 +168,7 @@ async def running(
                 config.client_proxy.host,
                 https,
                 ssl_context=client_tls.context,
+                reuse_port=workers > 1 or None,
             ).start()
             _log.info("listening on %s:%s (TLS)", config.client_proxy.host, https)
             if refresh_ocsp:
@@ -171,8 +183,13 @@ async def running(
                     name="message-log-archiver",
                 )
             )
+            if workers > 1:
+                pool = WorkerPool(config, pin or _pin_of(config), workers - 1)
+                await pool.start()
             yield resources
         finally:
+            if pool is not None:
+                await pool.stop()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

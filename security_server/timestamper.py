@@ -68,6 +68,7 @@ __all__ = [
     "Timestamper",
     "TimestampingHealth",
     "TimestampingState",
+    "oldest_pending",
     "running_timestamper",
     "signature_value_of",
 ]
@@ -241,16 +242,7 @@ class Timestamper:
         return int(timestamp_id)
 
     async def _oldest_pending(self) -> dt.datetime | None:
-        async with self._db.transaction() as session:
-            first = await session.scalar(
-                select(func.min(_LOG.c.id)).where(_LOG.c.timestamp_id.is_(None))
-            )
-            if first is None:
-                return None
-            at = await session.scalar(
-                select(_LOG.c.logged_at).where(_LOG.c.id == first)
-            )
-        return None if at is None else aware(at)
+        return await oldest_pending(self._db)
 
     async def run_once(self, *, raise_errors: bool = False) -> int:
         """Stamp batches until fewer than a full batch waited; record health.
@@ -328,6 +320,18 @@ def _interval_of(config: SecurityServerConfig, conf: SavedConfProvider) -> float
     if private is None:
         return DEFAULT_INTERVAL_SECONDS
     return float(max(1, private.time_stamping_interval_seconds))
+
+
+async def oldest_pending(db: Database) -> dt.datetime | None:
+    """When the oldest record without a time-stamp was logged (None: none)."""
+    async with db.transaction() as session:
+        first = await session.scalar(
+            select(func.min(_LOG.c.id)).where(_LOG.c.timestamp_id.is_(None))
+        )
+        if first is None:
+            return None
+        at = await session.scalar(select(_LOG.c.logged_at).where(_LOG.c.id == first))
+    return None if at is None else aware(at)
 
 
 @contextlib.asynccontextmanager

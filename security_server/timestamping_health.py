@@ -11,12 +11,22 @@ diagnostics show its :class:`TimestampingState`. Re-exported by
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from jplink.errors import TimestampError
+from jplink.errors import JPLinkError, TimestampError
 
-__all__ = ["TIMESTAMPER_FAILED", "TimestampingHealth", "TimestampingState"]
+__all__ = [
+    "TIMESTAMPER_FAILED",
+    "PendingRecordsHealth",
+    "TimestampingHealth",
+    "TimestampingState",
+]
+
+_log = logging.getLogger(__name__)
 
 #: X-Road's ``X_MLOG_TIMESTAMPER_FAILED`` ("timestamper_failed"): the fault
 #: leaf code when exchanges are refused because time-stamping keeps failing.
@@ -94,4 +104,61 @@ class TimestampingHealth:
                 f"without a time-stamp is from {oldest.isoformat()}",
                 code=TIMESTAMPER_FAILED,
                 detail={"last_error": self._last_error},
+            )
+
+
+class PendingRecordsHealth:
+    """Time-stamping health as a worker process sees it: from the database.
+
+    Worker processes (``[exchange] workers``) have no time-stamper; the runs
+    of the ``serve`` process are not in their memory. PROTOCOLS.md §12.2
+    refuses messages when time-stamping has failed for longer than the
+    period *and* the oldest record without a time-stamp is older than it; a
+    working time-stamper stamps every interval and never leaves a record
+    unstamped that long, so here the age of the oldest unstamped record
+    alone decides. :meth:`run` reads it every ``refresh_seconds``.
+
+    Args:
+        failure_period_seconds: as for :class:`TimestampingHealth`.
+        oldest_pending: returns when the oldest unstamped record was logged.
+        refresh_seconds: how often :meth:`run` reads it.
+    """
+
+    def __init__(
+        self,
+        failure_period_seconds: int,
+        oldest_pending: Callable[[], Awaitable[dt.datetime | None]],
+        *,
+        refresh_seconds: float = 5.0,
+    ) -> None:
+        self.period = dt.timedelta(seconds=failure_period_seconds)
+        self._read = oldest_pending
+        self._refresh = refresh_seconds
+        self._oldest: dt.datetime | None = None
+
+    async def refresh(self) -> None:
+        """Read the oldest unstamped record's time now."""
+        self._oldest = await self._read()
+
+    async def run(self) -> None:
+        """Refresh every period until cancelled (a failed read keeps the last)."""
+        while True:
+            try:
+                await self.refresh()
+            except JPLinkError as exc:
+                _log.warning("cannot read the message log's backlog: %s", exc.message)
+            await asyncio.sleep(self._refresh)
+
+    def check(self, now: dt.datetime) -> None:
+        """Refuse a new message once the oldest unstamped record is too old.
+
+        Raises:
+            TimestampError: code ``timestamper_failed``.
+        """
+        oldest = self._oldest
+        if self.period and oldest is not None and now - oldest > self.period:
+            raise TimestampError(
+                "Cannot time-stamp messages: the oldest record without a "
+                f"time-stamp is from {oldest.isoformat()}",
+                code=TIMESTAMPER_FAILED,
             )
