@@ -238,6 +238,9 @@ _TRANSFORMS = f"{_DS}Transforms"
 _STEP_REF = f"{_HC}StepRef"
 _HASH_VALUE = f"{_HC}HashValue"
 _DATA_REF = f"{_HC}DataRef"
+_HASH_CHAIN = f"{_HC}HashChain"
+_HASH_STEP = f"{_HC}HashStep"
+_DEFAULT_DIGEST_METHOD = f"{_HC}DefaultDigestMethod"
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +303,7 @@ class _Evaluator:
         allow_unresolved: bool,
     ) -> None:
         root = parse_xml(chain_xml)
-        if root.tag != f"{_HC}HashChain":
+        if root.tag != _HASH_CHAIN:
             raise _malformed(f"Unexpected hash chain root {root.tag!r}")
         self.chain_uri = chain_uri
         self.inputs = inputs
@@ -310,16 +313,18 @@ class _Evaluator:
         self.default: DigestAlgorithm | None = None
         self.steps: dict[str, etree._Element] = {}
         for child in root:
-            if not isinstance(child.tag, str):
+            tag = child.tag
+            if not isinstance(tag, str):
                 continue
-            if child.tag == f"{_HC}DefaultDigestMethod" and not self.steps:
+            step_id = child.get("id") if tag == _HASH_STEP else None
+            if tag == _DEFAULT_DIGEST_METHOD and not self.steps:
                 self.default = DigestAlgorithm.from_uri(child.get("Algorithm"))
-            elif child.tag == f"{_HC}HashStep" and child.get("id"):
-                if child.get("id") in self.steps:
-                    raise _malformed(f"Duplicate hash step {child.get('id')!r}")
-                self.steps[child.get("id", "")] = child
+            elif step_id:
+                if step_id in self.steps:
+                    raise _malformed(f"Duplicate hash step {step_id!r}")
+                self.steps[step_id] = child
             else:
-                raise _malformed(f"Unexpected element {child.tag!r} in hash chain")
+                raise _malformed(f"Unexpected element {tag!r} in hash chain")
         self.memo: dict[str, bytes] = {}
         self.active: set[str] = set()
         self.values = 0
