@@ -340,8 +340,10 @@ def _write_config(
     ports: dict[str, int],
     peers: list[tuple[str, int]],
     exchange: tuple[str, ...] = TEST_EXCHANGE,
+    database_url: str | None = None,
 ) -> None:
-    lines = [
+    lines = [f'database_url = "{database_url}"'] if database_url else []
+    lines += [
         "[client_proxy]",
         'host = "127.0.0.1"',
         f"http_port = {ports['client']}",
@@ -468,10 +470,11 @@ def make_node(
     ports: dict[str, int],
     peers: list[tuple[str, int]],
     exchange: tuple[str, ...] = TEST_EXCHANGE,
+    database_url: str | None = None,
 ) -> Node:
     home = tmp_path / name
     home.mkdir()
-    _write_config(home, ports, peers, exchange)
+    _write_config(home, ports, peers, exchange, database_url)
     return Node(
         name,
         owner,
@@ -488,9 +491,11 @@ async def prepare_pair(
     stub_url: str,
     *,
     exchange: tuple[str, ...] = TEST_EXCHANGE,
+    provider_database_url: str | None = None,
 ) -> tuple[Node, Node, SharedParameters, dt.datetime]:
     """Initialise both homes (token, keys, certificates, clients, service,
-    access right) and save the global configuration into them."""
+    access right) and save the global configuration into them; B's
+    database is ``provider_database_url`` when given (else SQLite)."""
     pa = {k: free_port() for k in ("client", "server", "ocsp")}
     pb = {k: free_port() for k in ("client", "server", "ocsp")}
     a = make_node(
@@ -500,6 +505,7 @@ async def prepare_pair(
     b = make_node(
         tmp_path, "ss-b", ClientId(INSTANCE, "COM", "2222"), "Provider Ltd",
         "ss2", "data", pb, [(f"127.0.0.1:{pa['server']}", pa["ocsp"])], exchange,
+        provider_database_url,
     )  # fmt: skip
     for node in (a, b):  # alembic migrations are not concurrency-safe
         await _init_node(node, ca)

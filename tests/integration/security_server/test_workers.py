@@ -1,11 +1,11 @@
 """``[exchange] workers``: proxy worker processes sharing the ports.
 
-B runs with ``workers = 2``: this test process is its ``serve`` side
-(:func:`security_server.serve.running`) and starts one real ``jplink ss
-worker`` process. The test checks that the worker takes part in the
-exchange (its own CPU time grows while A's requests are served), that a
-killed worker is restarted, and that stopping the exchange leaves no worker
-process behind.
+B runs with ``workers = 2`` (on SQLite, then on PostgreSQL): this test
+process is its ``serve`` side (:func:`security_server.serve.running`) and
+starts one real ``jplink ss worker`` process. The test checks that the
+worker takes part in the exchange (its own CPU time grows while A's
+requests are served), that a killed worker is restarted, and that stopping
+the exchange leaves no worker process behind.
 """
 
 from __future__ import annotations
@@ -111,9 +111,18 @@ async def _recovers(http: aiohttp.ClientSession, url: str, request: bytes) -> No
     raise AssertionError("the exchange did not recover after the worker died")
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 async def test_a_worker_shares_the_exchange_is_restarted_and_stopped(
-    tmp_path: Path, aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    aiohttp_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    database: str,
 ) -> None:
+    provider_db = None
+    if database == "postgresql":  # both of B's processes write to one server
+        server = request.getfixturevalue("postgres_server")
+        provider_db = await asyncio.to_thread(server.create_database)
     monkeypatch.setattr(workers_mod, "RESTART_SECONDS", 0.5)
     async with contextlib.AsyncExitStack() as stack:
         # Many connections from A, so that the kernel hands some to B's worker.
@@ -123,16 +132,18 @@ async def test_a_worker_shares_the_exchange_is_restarted_and_stopped(
         ca = await start_ca(tmp_path, aiohttp_server, http)
         stub = StubService()
         stub_url = str((await aiohttp_server(stub.app())).make_url("/soap"))
-        a, b, _shared, _expire = await prepare_pair(tmp_path, ca, stub_url)
+        a, b, _shared, _expire = await prepare_pair(
+            tmp_path, ca, stub_url, provider_database_url=provider_db
+        )
         b_config = _with_workers(b.config, 2)
         await stack.enter_async_context(running(a.config, pin=PIN))
         b_run = contextlib.AsyncExitStack()
         await b_run.enter_async_context(running(b_config, pin=PIN))
         try:
             (worker,) = _workers_of(os.getpid())
-            request = trades_request(a.subsystem, b.subsystem)
+            message = trades_request(a.subsystem, b.subsystem)
             before = _cpu_ticks(worker)
-            await _exchange(http, a.client_proxy_url, request, 160)
+            await _exchange(http, a.client_proxy_url, message, 160)
             # The worker verified, signed and logged part of the messages.
             assert _cpu_ticks(worker) - before >= 2
 
@@ -143,7 +154,7 @@ async def test_a_worker_shares_the_exchange_is_restarted_and_stopped(
 
             await _wait_for(others)
             (replacement,) = others()
-            await _recovers(http, a.client_proxy_url, request)
+            await _recovers(http, a.client_proxy_url, message)
         finally:
             await b_run.aclose()
         # Stopping the exchange stops the workers.
