@@ -29,6 +29,11 @@ _ASIC_ROOTS = {
     "{http://uri.etsi.org/02918/v1.1.1#}XAdESSignatures",
 }
 _ID_ATTRIBUTES = ("Id", "ID", "id")
+# Every Id-like attribute (no namespace) of the root and its descendants.
+_ID_VALUES = etree.XPath(
+    " | ".join(f"descendant-or-self::*/@{name}" for name in _ID_ATTRIBUTES),
+    smart_strings=True,
+)
 _EXC_C14N_NS = "http://www.w3.org/2001/10/xml-exc-c14n#"
 
 
@@ -82,16 +87,12 @@ def _index_ids(root: etree._Element) -> dict[str, etree._Element]:
     # Signature wrapping defence: an Id resolves only inside this document
     # and must name exactly one element.
     index: dict[str, etree._Element] = {}
-    for el in root.iter(etree.Element):
-        for name in _ID_ATTRIBUTES:
-            value = el.get(name)
-            if value is None:
-                continue
-            if value in index:
-                raise malformed(
-                    f"Duplicate Id {value!r} in the signature document", id=value
-                )
-            index[value] = el
+    for value in _ID_VALUES(root):  # one XPath pass in C, not a get() per name
+        if value in index:
+            raise malformed(
+                f"Duplicate Id {value!r} in the signature document", id=value
+            )
+        index[str(value)] = value.getparent()
     return index
 
 

@@ -21,6 +21,7 @@ cache of verified batch-signature documents is :mod:`.signature_cache`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 
 from cryptography import x509
@@ -181,14 +182,24 @@ def _key_info_certificate(key_info: etree._Element) -> tuple[x509.Certificate, b
         raise malformed("KeyInfo must hold exactly one X509Certificate")
     der = b64decode_text(certs[0].text, "X509Certificate")
     try:
-        return x509.load_der_x509_certificate(der), der
+        return _load_certificate(der), der
     except ValueError:
         raise malformed(
             "KeyInfo certificate is not a valid X.509 certificate"
         ) from None
 
 
+@functools.lru_cache(maxsize=256)
+def _load_certificate(der: bytes) -> x509.Certificate:
+    # A peer signs with the same certificate again and again: it is parsed
+    # once per distinct DER (errors are not cached).
+    return x509.load_der_x509_certificate(der)
+
+
+@functools.lru_cache(maxsize=256)
 def _check_non_repudiation(cert: x509.Certificate) -> None:
+    # Pure function of an immutable certificate: a pass is remembered, a
+    # refusal raises every time (lru_cache does not keep exceptions).
     try:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
