@@ -164,8 +164,8 @@ def _children(element: etree._Element, kind: XRoadObjectType) -> dict[str, str]:
         tag = child.tag
         if not isinstance(tag, str):
             continue  # comments and processing instructions
-        local = tag[len(_ID_PREFIX) :] if tag.startswith(_ID_PREFIX) else None
-        index = positions.get(local, -1) if local is not None else -1
+        local = tag[len(_ID_PREFIX) :] if tag.startswith(_ID_PREFIX) else ""
+        index = positions.get(local, -1)
         if index < 0:
             raise MalformedMessage(
                 f"Unexpected element {etree.QName(child).localname} in a "
@@ -184,14 +184,12 @@ def _children(element: etree._Element, kind: XRoadObjectType) -> dict[str, str]:
                 code="InvalidXml",
             )
         position = index
-        found[local] = child.text or ""  # type: ignore[index]
-    if len(found) < len(_XML_SHAPE[kind][1]):
-        missing = sorted(_XML_SHAPE[kind][1] - found.keys())
-        if missing:
-            raise MalformedMessage(
-                f"{kind.value} identifier lacks {', '.join(missing)}",
-                code="InvalidXml",
-            )
+        found[local] = child.text or ""
+    missing = sorted(_XML_SHAPE[kind][1] - found.keys())
+    if missing:
+        raise MalformedMessage(
+            f"{kind.value} identifier lacks {', '.join(missing)}", code="InvalidXml"
+        )
     return found
 
 

@@ -247,6 +247,14 @@ GOOD_MEMBER_BODY = (
             "InvalidXml",
         ),
         (
+            # As many children as a service needs, but its serviceCode missing.
+            "service-without-service-code",
+            _client_xml(
+                GOOD_MEMBER_BODY + "<id:subsystemCode>s</id:subsystemCode>", "SERVICE"
+            ),
+            "InvalidXml",
+        ),
+        (
             "nested-element",
             _client_xml(GOOD_MEMBER_BODY.replace("123", "<b>1</b>")),
             "InvalidXml",
