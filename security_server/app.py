@@ -103,6 +103,19 @@ def read_pin_file(path: Path) -> str:
     return pin
 
 
+def resolve_pin(config: SecurityServerConfig, pin: str | None) -> str:
+    """``pin`` when given, else the first line of ``[exchange] pin_file``.
+
+    Raises:
+        ConfigurationError: neither is set, or the PIN file is unreadable.
+    """
+    if pin is not None:
+        return pin
+    if config.exchange.pin_file is None:
+        raise ConfigurationError("Give the token PIN ([exchange] pin_file)")
+    return read_pin_file(config.exchange.pin_file)
+
+
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -137,10 +150,7 @@ async def open_resources(
         StorageError: the database failed.
     """
     settings = config.exchange
-    if pin is None:
-        if settings.pin_file is None:
-            raise ConfigurationError("Give the token PIN ([exchange] pin_file)")
-        pin = read_pin_file(settings.pin_file)
+    pin = resolve_pin(config, pin)
     db = await open_database(config.db_url)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)

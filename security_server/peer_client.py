@@ -45,7 +45,7 @@ from aiohttp.client_reqrep import ClientRequest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from jplink.clients.http import map_transport_errors, read_body
+from jplink.clients.http import client_timeout, map_transport_errors, read_body
 from jplink.errors import JPLinkError, LocalProtocolError, NotFound, TransportError
 from jplink.globalconf.model import SecurityServer
 from jplink.identifiers import SecurityServerId
@@ -162,8 +162,6 @@ class PeerTransport:
         self._expected: dict[tuple[str, int | None], SecurityServerId] = {}
         self._ranking: dict[frozenset[SecurityServerId], tuple[float, list[int]]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        self._urls: dict[tuple[str, int], str] = {}
         self._session_ctx: ssl.SSLContext | None = None
         self._ctx: ssl.SSLContext | None = None
 
@@ -215,17 +213,6 @@ class PeerTransport:
         if ident != self._identity:
             self._ctx = self._make_context(chain, key, server_ca_certs=ca_certs)
             self._identity = ident
-
-    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
-        # One (immutable) timeout object per value, not one per message.
-        found = self._timeouts.get(total)
-        if found is None:
-            found = aiohttp.ClientTimeout(
-                total=total, sock_connect=self._connect_timeout
-            )
-            if len(self._timeouts) < 64:
-                self._timeouts[total] = found
-        return found
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ctx is None:
@@ -333,9 +320,7 @@ class PeerTransport:
         for server in await self._order(servers):
             host, port = peer_address(server)
             self._expected[(host, port)] = server.id
-            url = self._urls.get((host, port))
-            if url is None:
-                url = self._urls[(host, port)] = f"https://{host}:{port}/"
+            url = f"https://{host}:{port}/"
             session = self._session_for()
             try:
                 with map_transport_errors(url):
@@ -343,7 +328,9 @@ class PeerTransport:
                         url,
                         data=body,
                         headers=headers,
-                        timeout=self._timeout(timeout or self._read_timeout),
+                        timeout=client_timeout(
+                            timeout or self._read_timeout, self._connect_timeout
+                        ),
                     ) as resp:
                         data = await read_body(
                             resp, limit=DEFAULT_MAX_TRANSPORT_BYTES, url=url

@@ -49,7 +49,7 @@ from collections.abc import AsyncIterator, Callable
 import uvloop
 from aiohttp import web
 
-from jplink.errors import ConfigurationError, JPLinkError
+from jplink.errors import JPLinkError
 
 from .admin import ServerRuntime, make_admin_app
 from .admin.supervisor import Supervisor, download_globalconf_periodically
@@ -59,6 +59,7 @@ from .app import (
     make_server_proxy_app,
     open_resources,
     read_pin_file,
+    resolve_pin,
     server_tls_context,
 )
 from .archiver import run_archiver
@@ -77,12 +78,6 @@ _log = logging.getLogger(__name__)
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _pin_of(config: SecurityServerConfig) -> str:
-    if config.exchange.pin_file is None:
-        raise ConfigurationError("Give the token PIN ([exchange] pin_file)")
-    return read_pin_file(config.exchange.pin_file)
 
 
 @contextlib.asynccontextmanager
@@ -184,7 +179,7 @@ async def running(
                 )
             )
             if workers > 1:
-                pool = WorkerPool(config, pin or _pin_of(config), workers - 1)
+                pool = WorkerPool(config, resolve_pin(config, pin), workers - 1)
                 await pool.start()
             yield resources
         finally:

@@ -14,7 +14,6 @@ response, and answer. Every refusal is a ``Server.ServerProxy.*`` fault.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Protocol
 import aiohttp
 from lxml import etree
 
-from jplink.clients.http import map_transport_errors, read_body
+from jplink.clients.http import client_timeout, map_transport_errors, read_body
 from jplink.errors import (
     CertificateValidationError,
     JPLinkError,
@@ -333,7 +332,7 @@ class ServerProxy:
                 url,
                 data=body,
                 headers=out,
-                timeout=_service_timeout(target.timeout_seconds),
+                timeout=client_timeout(target.timeout_seconds),
                 ssl=target.tls_verify,
             ) as resp:
                 data = await read_body(resp, limit=MAX_SERVICE_RESPONSE_BYTES, url=url)
@@ -386,12 +385,6 @@ def _service_request(
         soap_media = message.soap_part.content_type.media_type
         params = [("type", soap_media)]
     return body, str(ContentType(media, (*params, ("boundary", boundary))))
-
-
-@functools.lru_cache(maxsize=64)
-def _service_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # ClientTimeout is immutable: one per configured value, not per message.
-    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _soap_type(message: TransportMessage) -> str:

@@ -167,11 +167,6 @@ class WorkerPool:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
-    @property
-    def pids(self) -> list[int]:
-        """The process ids of the running workers."""
-        return [p.pid for p in self._procs if p is not None and p.returncode is None]
-
     async def start(self) -> None:
         """Start every worker and wait until each accepts connections.
 
@@ -181,7 +176,7 @@ class WorkerPool:
         """
         try:
             for slot in range(self._count):
-                self._procs[slot] = await self._spawn(slot)
+                await self._spawn(slot)
         except BaseException:
             await self.stop()
             raise
@@ -190,7 +185,7 @@ class WorkerPool:
             for slot in range(self._count)
         ]
 
-    async def _spawn(self, slot: int) -> asyncio.subprocess.Process:
+    async def _spawn(self, slot: int) -> None:
         cmd = [sys.executable, "-m", "jplink.cli", "ss", "worker"]
         proc = await asyncio.create_subprocess_exec(
             *cmd,
@@ -220,7 +215,6 @@ class WorkerPool:
                 f"{proc.returncode}); see its log"
             )
         _log.info("proxy worker %d running (pid %d)", slot + 1, proc.pid)
-        return proc
 
     async def _watch(self, slot: int) -> None:
         while not self._stopping:
@@ -237,7 +231,7 @@ class WorkerPool:
                 )
             await asyncio.sleep(RESTART_SECONDS)
             try:
-                self._procs[slot] = await self._spawn(slot)
+                await self._spawn(slot)
             except ConfigurationError as exc:
                 self._procs[slot] = None
                 _log.error("%s", exc.message)

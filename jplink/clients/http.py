@@ -8,6 +8,7 @@ or :func:`post_der` (or wraps its own calls in :func:`map_transport_errors`).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from ..errors import MalformedMessage, TransportError
 __all__ = [
     "DEFAULT_TIMEOUT",
     "HttpResponse",
+    "client_timeout",
     "map_transport_errors",
     "post_der",
     "read_body",
@@ -32,6 +34,16 @@ DEFAULT_TIMEOUT = 30.0
 
 #: Largest response body read from a peer (a certificate chain is a few KiB).
 MAX_RESPONSE_BYTES = 1 << 20
+
+
+@functools.lru_cache(maxsize=64)
+def client_timeout(total: float, connect: float | None = None) -> aiohttp.ClientTimeout:
+    """An (immutable) aiohttp timeout, one object per value.
+
+    The proxies send every message with one of a few configured timeouts;
+    building the object per message showed in their profiles.
+    """
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect)
 
 
 @dataclass(frozen=True, slots=True)
