@@ -24,6 +24,7 @@ from jplink.protocol.request_hash import compute_request_hash
 from security_server import workers as workers_mod
 from security_server.config import CONFIG_FILE, SecurityServerConfig, load_ss_config
 from security_server.serve import running
+from tests.conftest import require_tool
 
 from .helpers import PIN
 from .pair import StubService, prepare_pair, start_ca, trades_request
@@ -92,6 +93,17 @@ async def _exchange(
     await asyncio.gather(*(one() for _ in range(count)))
 
 
+async def _curl(url: str, request: bytes) -> bytes:
+    proc = await asyncio.create_subprocess_exec(
+        require_tool("curl"), "-sS", "--fail", "-H",
+        "Content-Type: text/xml; charset=UTF-8", "--data-binary", "@-", url,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate(request)
+    assert proc.returncode == 0, out
+    return out
+
+
 async def _recovers(http: aiohttp.ClientSession, url: str, request: bytes) -> None:
     """After a worker died, A's kept-alive connections to it fail once each
     (``NetworkError``, nothing else); then every exchange succeeds."""
@@ -146,6 +158,9 @@ async def test_a_worker_shares_the_exchange_is_restarted_and_stopped(
             await _exchange(http, a.client_proxy_url, message, 160)
             # The worker verified, signed and logged part of the messages.
             assert _cpu_ticks(worker) - before >= 2
+            # An information system's own HTTP client gets the same answer.
+            body = await _curl(a.client_proxy_url, message)
+            assert compute_request_hash(message).encode() in body
 
             os.kill(worker, 9)
 
