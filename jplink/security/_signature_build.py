@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -31,13 +32,22 @@ from .c14n import (
 from .certs import certificate_der
 from .xades import SIGNED_PROPERTIES_TYPE, build_qualifying_properties
 
-__all__ = ["build_signature_document"]
+__all__ = [
+    "XML_DECLARATION",
+    "SignatureTree",
+    "build_signature_document",
+    "check_key",
+    "finish_document",
+    "serialize_document",
+    "signature_tree",
+]
 
-_XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>'
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>'
 _SPKI = PublicFormat.SubjectPublicKeyInfo
+_SIGNING_TIME = f"{{{NS_XADES}}}SignedSignatureProperties/{{{NS_XADES}}}SigningTime"
 
 
-def _check_key(
+def check_key(
     key: SigningKey, cert: x509.Certificate, signing_time: dt.datetime
 ) -> None:
     if signing_time.tzinfo is None:
@@ -83,9 +93,9 @@ def _signed_info(
     parts: Sequence[SignedPart],
     method: SignatureMethod,
     alg: DigestAlgorithm,
-) -> tuple[etree._Element, etree._Element]:
-    """SignedInfo with the part references; returns it and the empty
-    DigestValue of the SignedProperties reference."""
+) -> tuple[etree._Element, tuple[etree._Element, ...], etree._Element]:
+    """SignedInfo with the part references; returns it, the parts'
+    DigestValues and the empty DigestValue of the SignedProperties reference."""
     signed_info = etree.SubElement(signature, ds("SignedInfo"))
     signed_info.text = signed_info.tail = "\n"
     etree.SubElement(
@@ -96,10 +106,13 @@ def _signed_info(
     etree.SubElement(
         signed_info, ds("SignatureMethod"), Algorithm=method.value
     ).tail = "\n"
+    digests = []
     for i, part in enumerate(parts):
-        _add_reference(
+        digest = _add_reference(
             signed_info, ref_id=f"signature-reference-{i}", uri=part.uri, algorithm=alg
-        ).text = b64encode_wrapped(alg.digest(part.data))
+        )
+        digest.text = b64encode_wrapped(alg.digest(part.data))
+        digests.append(digest)
     sp_digest = _add_reference(
         signed_info,
         ref_id=f"signature-reference-{len(parts)}",
@@ -107,7 +120,7 @@ def _signed_info(
         algorithm=alg,
         ref_type=SIGNED_PROPERTIES_TYPE,
     )
-    return signed_info, sp_digest
+    return signed_info, tuple(digests), sp_digest
 
 
 def _key_info(signature: etree._Element, cert: x509.Certificate) -> None:
@@ -118,6 +131,115 @@ def _key_info(signature: etree._Element, cert: x509.Certificate) -> None:
     cert_el = etree.SubElement(x509_data, ds("X509Certificate"))
     cert_el.text = "\n" + b64encode_wrapped(certificate_der(cert)) + "\n"
     cert_el.tail = "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureTree:
+    """A signature document under construction (see :func:`signature_tree`).
+
+    Attributes:
+        root: the ``asic:XAdESSignatures`` element.
+        signed_info: ``ds:SignedInfo``, complete but for the SignedProperties
+            digest.
+        signed_properties: ``xades:SignedProperties``, complete.
+        part_digests: the ``ds:DigestValue`` of each part reference.
+        signing_time: the ``xades:SigningTime`` element.
+        properties_digest: the empty ``ds:DigestValue`` of the
+            SignedProperties reference.
+        value: the empty ``ds:SignatureValue``.
+        method: the signature method for the key.
+        digest_algorithm: the references' digest algorithm.
+    """
+
+    root: etree._Element
+    signed_info: etree._Element
+    signed_properties: etree._Element
+    part_digests: tuple[etree._Element, ...]
+    signing_time: etree._Element
+    properties_digest: etree._Element
+    value: etree._Element
+    method: SignatureMethod
+    digest_algorithm: DigestAlgorithm
+
+
+def signature_tree(
+    parts: Sequence[SignedPart],
+    *,
+    key: SigningKey,
+    cert: x509.Certificate,
+    ocsp_responses: Sequence[bytes],
+    extra_certificates: Sequence[x509.Certificate],
+    signing_time: dt.datetime,
+    policy: SignaturePolicy,
+) -> SignatureTree:
+    """Build the document tree: everything but the SignedProperties digest and
+    the signature value (arguments as for :func:`build_signature_document`).
+
+    Raises:
+        ValueError, TypeError: as :func:`build_signature_document`.
+    """
+    check_key(key, cert, signing_time)
+    if not parts:
+        raise ValueError("nothing to sign")
+    if len({p.uri for p in parts}) != len(parts):
+        raise ValueError("part URIs must be unique")
+    alg = policy.digest_algorithm
+    method = SignatureMethod.for_key(key, alg)
+    nsmap = {"asic": NS_ASIC, "ds": NS_DS, "xades": NS_XADES, "xsi": NS_XSI}
+    root = etree.Element(f"{{{NS_ASIC}}}XAdESSignatures", nsmap=nsmap)
+    signature = etree.SubElement(root, ds("Signature"), Id="signature")
+    signature.text = "\n"
+    signed_info, digests, sp_digest = _signed_info(signature, parts, method, alg)
+    value = etree.SubElement(signature, ds("SignatureValue"), Id="signature-value")
+    value.tail = "\n"
+    _key_info(signature, cert)
+    obj = etree.SubElement(signature, ds("Object"))
+    obj.tail = "\n"
+    signed_properties = build_qualifying_properties(
+        obj,
+        signature_id="signature",
+        signed_properties_id="signed-properties",
+        data_objects=[
+            (f"signature-reference-{i}", p.mime_type) for i, p in enumerate(parts)
+        ],
+        cert=cert,
+        digest_algorithm=alg,
+        signing_time=signing_time,
+        ocsp_responses=ocsp_responses,
+        extra_certificates=extra_certificates,
+    )
+    time_element = signed_properties.find(_SIGNING_TIME)
+    if time_element is None:  # pragma: no cover - built just above
+        raise AssertionError("SignedProperties without SigningTime")
+    return SignatureTree(
+        root,
+        signed_info,
+        signed_properties,
+        digests,
+        time_element,
+        sp_digest,
+        value,
+        method,
+        alg,
+    )
+
+
+def finish_document(tree: SignatureTree, key: SigningKey) -> bytes:
+    """Digest the SignedProperties, sign SignedInfo, serialise the document."""
+    alg = tree.digest_algorithm
+    tree.properties_digest.text = b64encode_wrapped(
+        alg.digest(canonicalize(tree.signed_properties))
+    )
+    raw = sign_octets(key, tree.method, canonicalize(tree.signed_info))
+    return serialize_document(tree, raw)
+
+
+def serialize_document(tree: SignatureTree, raw: bytes) -> bytes:
+    """The document bytes with signature value ``raw`` (SignedInfo complete)."""
+    tree.value.text = "\n" + b64encode_wrapped(raw) + "\n"
+    return XML_DECLARATION + etree.tostring(
+        tree.root, encoding="UTF-8", xml_declaration=False
+    )
 
 
 def build_signature_document(
@@ -145,39 +267,13 @@ def build_signature_document(
             does not match ``cert``.
         TypeError: an unsupported key type.
     """
-    _check_key(key, cert, signing_time)
-    if not parts:
-        raise ValueError("nothing to sign")
-    if len({p.uri for p in parts}) != len(parts):
-        raise ValueError("part URIs must be unique")
-    alg = policy.digest_algorithm
-    method = SignatureMethod.for_key(key, alg)
-    nsmap = {"asic": NS_ASIC, "ds": NS_DS, "xades": NS_XADES, "xsi": NS_XSI}
-    root = etree.Element(f"{{{NS_ASIC}}}XAdESSignatures", nsmap=nsmap)
-    signature = etree.SubElement(root, ds("Signature"), Id="signature")
-    signature.text = "\n"
-    signed_info, sp_digest = _signed_info(signature, parts, method, alg)
-    value = etree.SubElement(signature, ds("SignatureValue"), Id="signature-value")
-    value.tail = "\n"
-    _key_info(signature, cert)
-    obj = etree.SubElement(signature, ds("Object"))
-    obj.tail = "\n"
-    signed_properties = build_qualifying_properties(
-        obj,
-        signature_id="signature",
-        signed_properties_id="signed-properties",
-        data_objects=[
-            (f"signature-reference-{i}", p.mime_type) for i, p in enumerate(parts)
-        ],
+    tree = signature_tree(
+        parts,
+        key=key,
         cert=cert,
-        digest_algorithm=alg,
-        signing_time=signing_time,
         ocsp_responses=ocsp_responses,
         extra_certificates=extra_certificates,
+        signing_time=signing_time,
+        policy=policy,
     )
-    sp_digest.text = b64encode_wrapped(alg.digest(canonicalize(signed_properties)))
-    raw = sign_octets(key, method, canonicalize(signed_info))
-    value.text = "\n" + b64encode_wrapped(raw) + "\n"
-    return _XML_DECLARATION + etree.tostring(
-        root, encoding="UTF-8", xml_declaration=False
-    )
+    return finish_document(tree, key)

@@ -13,7 +13,8 @@ hands them the signer certificate and the embedded OCSP responses.
 
 This module is the public façade. The work is split by concept into private
 modules: the value objects (``_signature_model``), writing a document
-(``_signature_build``), its shape and Id index (``_signature_document``) and
+(``_signature_build``; single-part documents are filled into a per-signer
+template checked against it, ``_signature_template``), its shape and Id index (``_signature_document``) and
 the per-reference and coverage checks (``_signature_references``); the
 cache of verified batch-signature documents is :mod:`.signature_cache`.
 """
@@ -30,7 +31,6 @@ from lxml import etree
 from jplink.errors import InvalidSignature
 from jplink.xml import parse_xml
 
-from ._signature_build import build_signature_document
 from ._signature_document import SignatureDocument, read_signature_document
 from ._signature_model import (
     DEFAULT_POLICY,
@@ -46,6 +46,7 @@ from ._signature_model import (
     malformed,
 )
 from ._signature_references import Coverage, check_coverage, verify_references
+from ._signature_template import signature_document
 from .c14n import b64decode_text, canonicalize, verify_octets
 from .hashchain import HASH_CHAIN_RESULT_MIME, HASH_CHAIN_RESULT_URI, build_hash_chains
 from .signature_cache import BatchSignatureCache, CheckedDocument
@@ -103,7 +104,7 @@ def sign_message(
         ValueError: no parts, duplicate URIs, a naive time, or a key that
             does not match ``cert``.
     """
-    return build_signature_document(
+    return signature_document(
         parts,
         key=key,
         cert=cert,
@@ -147,7 +148,7 @@ def sign_batch(
         raise ValueError("every message needs at least one part")
 
     def sign(parts: Sequence[SignedPart]) -> bytes:
-        return build_signature_document(
+        return signature_document(
             parts,
             key=key,
             cert=cert,
