@@ -166,6 +166,41 @@ def add_request_hash(
     if encoding not in ("UTF-8", "UTF8", "US-ASCII", "ASCII"):
         raise MalformedMessage(f"Response in {encoding}; UTF-8 is required")
     header, h_index, id_index, hash_indexes = _locate(root)
+    id_el = _elements(header)[id_index]
+    element = _hash_element(header, id_el, request_hash_b64, algorithm_uri)
+    if not hash_indexes:
+        out = _insert_directly(response, root, id_el, element)
+        if out is not None:
+            return out
+    checked = (request_hash_b64, algorithm_uri)
+    return _insert_by_scan(response, h_index, id_index, hash_indexes, element, checked)
+
+
+def _hash_element(
+    header: etree._Element, id_el: etree._Element, value: str, algorithm: str
+) -> bytes:
+    """The new element, with the prefix of ``id``."""
+    prefix = id_el.prefix
+    qname = f"{prefix}:requestHash" if prefix else "requestHash"
+    declare = ""
+    if header.nsmap.get(prefix) != NS_XROAD:  # prefix bound on id itself
+        declare = f' xmlns{":" + prefix if prefix else ""}="{NS_XROAD}"'
+    return (
+        f"<{qname}{declare} algorithmId={quoteattr(algorithm)}>{value}</{qname}>"
+    ).encode()
+
+
+def _insert_by_scan(
+    response: bytes,
+    h_index: int,
+    id_index: int,
+    hash_indexes: list[int],
+    element: bytes,
+    checked: tuple[str, str],
+) -> bytes:
+    """The general case: locate every header field, remove old hashes; the
+    result is parsed again to check that ``checked`` (value, algorithm) sits
+    right after ``id``."""
     header_span, spans = _header_layout(response, h_index)
     header_open = _tag_end(response, header_span.start + 1)
 
@@ -175,24 +210,85 @@ def add_request_hash(
         gap = response[prev_end : spans[index].start]
         return prev_end if not gap.strip() else spans[index].start
 
-    id_el = _elements(header)[id_index]
     indent = response[before(id_index) : spans[id_index].start]
-    prefix = id_el.prefix
-    qname = f"{prefix}:requestHash" if prefix else "requestHash"
-    declare = ""
-    if header.nsmap.get(prefix) != NS_XROAD:  # prefix bound on id itself
-        declare = f' xmlns{":" + prefix if prefix else ""}="{NS_XROAD}"'
-    element = (
-        f"<{qname}{declare} algorithmId={quoteattr(algorithm_uri)}>"
-        f"{request_hash_b64}</{qname}>"
-    ).encode()
     edits = [(spans[id_index].end, spans[id_index].end, indent + element)]
     edits += [(before(i), spans[i].end, b"") for i in hash_indexes]
     out = response
     for start, end, text in sorted(edits, reverse=True):
         out = out[:start] + text + out[end:]
-    _check_inserted(out, request_hash_b64, algorithm_uri)
+    _check_inserted(out, *checked)
     return out
+
+
+_WHITESPACE = b" \t\r\n"
+
+
+def _insert_directly(
+    response: bytes, root: etree._Element, id_el: etree._Element, element: bytes
+) -> bytes | None:
+    """The usual case, without scanning every header field: ``None`` when
+    it does not apply (the general scan then does the work).
+
+    It applies when no comment, CDATA section, DOCTYPE or processing
+    instruction precedes the end of ``id`` (after the XML declaration) and
+    ``id`` has no children. Then every ``<`` there starts a tag, as ``<``
+    cannot appear in attribute values or text of well-formed XML (XML 1.0
+    §2.4, §3.1), so the number of start tags before the first
+    ``<prefix:id`` is the number of elements before it in document order:
+    equal to the parsed ``id``'s position exactly when it is that element.
+    """
+    if len(id_el):
+        return None
+    skip = response.index(b"?>") + 2 if response.startswith(b"<?xml") else 0
+    tag = (f"{id_el.prefix}:id" if id_el.prefix else "id").encode()
+    start = skip
+    while True:
+        start = response.find(b"<" + tag, start)
+        if start < 0:
+            return None
+        if response[start + len(tag) + 1 : start + len(tag) + 2] in (
+            b" ",
+            b"\t",
+            b"\r",
+            b"\n",
+            b">",
+            b"/",
+        ):
+            break
+        start += 1
+    end = _tag_end(response, start + 1)
+    if response[end - 2] != ord("/"):  # not <id/>: find </prefix:id>
+        close = response.find(b"</" + tag, end)
+        if close < 0:
+            return None
+        end = _tag_end(response, close + 2)
+    scanned = response[skip:end]
+    if b"<!" in scanned or b"<?" in scanned:
+        return None
+    before = response[skip:start]
+    tags_before = before.count(b"<") - before.count(b"</")
+    position = 0
+    for position, candidate in enumerate(root.iter(etree.Element)):  # noqa: B007
+        if candidate is id_el:
+            break
+    if tags_before != position:
+        return None
+    return response[:end] + _indent(response, skip, start) + element + response[end:]
+
+
+def _indent(response: bytes, skip: int, start: int) -> bytes:
+    """The whitespace between ``id`` and the tag before it (empty when text
+    other than whitespace is there), which the new element repeats."""
+    ws = start
+    while ws > skip and response[ws - 1] in _WHITESPACE:
+        ws -= 1
+    if response[ws - 1 : ws] != b">":
+        return b""
+    previous = response.rfind(b"<", skip, ws)
+    # The ">" must end that tag: a ">" in text leaves no indent, as the scan does.
+    if previous < 0 or _tag_end(response, previous + 1) != ws:
+        return b""
+    return response[ws:start]
 
 
 def _check_inserted(data: bytes, value: str, algorithm: str) -> None:

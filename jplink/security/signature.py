@@ -14,9 +14,10 @@ hands them the signer certificate and the embedded OCSP responses.
 This module is the public façade. The work is split by concept into private
 modules: the value objects (``_signature_model``), writing a document
 (``_signature_build``; single-part documents are filled into a per-signer
-template checked against it, ``_signature_template``), its shape and Id index (``_signature_document``) and
-the per-reference and coverage checks (``_signature_references``); the
-cache of verified batch-signature documents is :mod:`.signature_cache`.
+template checked against it, ``_signature_template``), its shape and Id
+index (``_signature_document``) and the per-reference and coverage checks
+(``_signature_references``); the cache of verified batch-signature
+documents is :mod:`.signature_cache`.
 """
 
 from __future__ import annotations
