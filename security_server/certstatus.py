@@ -37,7 +37,11 @@ import aiohttp
 from cryptography import x509
 
 from jplink.clients.globalconf import LoadedConfiguration
-from jplink.errors import CertificateValidationError, GlobalConfExpired
+from jplink.errors import (
+    CertificateValidationError,
+    GlobalConfExpired,
+    Unauthenticated,
+)
 from jplink.globalconf import SharedParameters
 from jplink.identifiers import ClientId, SecurityServerId
 from jplink.security.certs import (
@@ -57,7 +61,7 @@ from .ocsp_checks import path_of, valid_window, verify_among
 from .own_material import CheckedCertificate, checked_own_certificate
 from .peer_status import PeerStatus
 from .single_flight import SingleFlight
-from .softtoken import TokenLogin
+from .softtoken import TokenLogin, UnlockedToken
 
 __all__ = [
     "AuthMaterial",
@@ -181,7 +185,10 @@ class CertificateStatus:
         self._conf = conf
         self._reuse_seconds = reuse_seconds
         self._reusable: dict[tuple[CertProfile, str | None], _Reusable] = {}
-        self._keys: dict[str, PrivateKey] = {}
+        # Decrypted keys by key id, with the login they were decrypted under:
+        # an OCSP refresh does not drop them (decrypting costs ~0.1 s of
+        # PBKDF2 on the event loop), a new login or a logout does.
+        self._keys: dict[str, tuple[UnlockedToken, PrivateKey]] = {}
         self._loads: SingleFlight[_Reusable] = SingleFlight()
         self._signers: TrustCache[SignerStatus] = TrustCache()
         self._peers = PeerStatus(
@@ -193,9 +200,9 @@ class CertificateStatus:
         )
 
     def invalidate(self) -> None:
-        """Forget reused material (after an OCSP refresh or a key change)."""
+        """Forget reused material (after an OCSP refresh or a key change);
+        decrypted keys stay for the login they were decrypted under."""
         self._reusable.clear()
-        self._keys.clear()
         self._signers.clear()
         self._loads = SingleFlight()  # a load started before this is not joined
 
@@ -218,7 +225,13 @@ class CertificateStatus:
     ) -> tuple[CheckedCertificate, PrivateKey]:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        unlocked = self._login.unlocked()  # Unauthenticated when logged out
+        try:
+            unlocked = self._login.unlocked()
+        except Unauthenticated:
+            # Logged out: no decrypted key stays in memory.
+            self._keys.clear()
+            self._reusable.clear()
+            raise
         conf = self.current_configuration(now).shared
         slot = (usage, member)
         reuse = self._reusable.get(slot)
@@ -235,12 +248,14 @@ class CertificateStatus:
             checked = await checked_own_certificate(
                 self._db, conf, usage, member, now=now
             )
-            key = self._keys.get(checked.key_id)
-            if key is None:
+            held = self._keys.get(checked.key_id)
+            if held is not None and held[0] is unlocked:
+                key = held[1]
+            else:
                 key = await load_private_key(
                     self._db, self._config.token_dir, unlocked, checked.key_id
                 )
-                self._keys[checked.key_id] = key
+                self._keys[checked.key_id] = (unlocked, key)
             window = valid_window(checked.path, checked.statuses, conf)
             fresh = _Reusable(checked, key, started, window)
             self._reusable[slot] = fresh

@@ -24,7 +24,7 @@ from security_server.models import Certificate, OcspResponse
 from security_server.ocsp_cache import cert_sha256
 
 from .helpers import OWNER, SUBSYSTEM
-from .test_certstatus_world import World, build_shared, real_now, world
+from .test_certstatus_world import PIN, World, build_shared, real_now, world
 
 __all__ = ["world"]
 
@@ -211,3 +211,36 @@ async def test_refresher_runs_in_an_app_cleanup_context(
         await asyncio.sleep(0.05)
     assert await _cached(world, digest) is not None
     await world.status.auth_material(now=real_now())
+
+
+async def test_keys_are_decrypted_once_per_login(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Decrypting a key costs ~0.1 s of PBKDF2: an OCSP refresh (which
+    # invalidates the checked material) must not repeat it; a new login must.
+    import security_server.certstatus as module
+
+    decrypted: list[str] = []
+    real = module.load_private_key
+
+    async def counting(*args: Any) -> Any:
+        decrypted.append(args[-1])
+        return await real(*args)
+
+    monkeypatch.setattr(module, "load_private_key", counting)
+    now = real_now()
+    await world.refresher.refresh_now(now=now)
+    first = await world.status.signing_material(OWNER, now=now)
+    world.status.invalidate()  # what a refresh that stored something does
+    again = await world.status.signing_material(OWNER, now=now)
+    assert again.key is first.key
+    assert len(decrypted) == 1
+
+    world.login.logout()
+    with pytest.raises(Unauthenticated):
+        await world.status.signing_material(OWNER, now=now)
+    await world.login.login(world.server.db, PIN)
+    after_login = await world.status.signing_material(OWNER, now=now)
+    assert len(decrypted) == 2
+    assert after_login.key is not first.key
+    assert after_login.key.public_key() == world.sign_cert.public_key()
