@@ -19,6 +19,7 @@ from jplink.protocol.faults import build_fault, fault_from_error
 from jplink.protocol.transport import TransportMessage, signed_parts_of
 from jplink.security.signature import (
     BatchSignatureCache,
+    SignatureShapes,
     VerifiedSignature,
     verify_signature,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "BATCH_SIGNATURES",
     "FAULT_CONTENT_TYPE",
     "PROXY_VERSION",
+    "SIGNATURE_SHAPES",
     "FaultPrefix",
     "ProxyReply",
     "TransportHeader",
@@ -126,6 +128,10 @@ def internal_fault(exc: BaseException, prefix: FaultPrefix) -> ProxyReply:
 #: hash chain alone (bounded; a hit is for the exact same bytes, and the
 #: SigningTime check runs again; see jplink.security.signature_cache).
 BATCH_SIGNATURES = BatchSignatureCache()
+#: Shapes of the signature documents peers send: a document that is a known
+#: shape with other digests, time and value is verified without a parse
+#: (the same checks; see jplink.security.signature_shapes).
+SIGNATURE_SHAPES = SignatureShapes()
 
 
 def verify_transport_signature(
@@ -133,6 +139,7 @@ def verify_transport_signature(
     *,
     now: dt.datetime,
     cache: BatchSignatureCache | None = BATCH_SIGNATURES,
+    shapes: SignatureShapes | None = SIGNATURE_SHAPES,
 ) -> VerifiedSignature:
     """Verify a transport message's signature over its SOAP part and attachments.
 
@@ -143,6 +150,7 @@ def verify_transport_signature(
         message: the parsed transport message.
         now: the verification time.
         cache: verified batch-signature documents (None: verify everything).
+        shapes: known document shapes (None: parse every document).
 
     Returns:
         The verified signature (the signer's chain and OCSP status are the
@@ -159,4 +167,5 @@ def verify_transport_signature(
         hash_chain=message.hash_chain,
         now=now,
         cache=cache,
+        shapes=shapes,
     )

@@ -51,6 +51,7 @@ from ._signature_template import signature_document
 from .c14n import b64decode_text, canonicalize, verify_octets
 from .hashchain import HASH_CHAIN_RESULT_MIME, HASH_CHAIN_RESULT_URI, build_hash_chains
 from .signature_cache import BatchSignatureCache, CheckedDocument
+from .signature_shapes import SignatureShapes
 from .xades import XadesProperties, read_qualifying_properties
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "BatchSignatureCache",
     "ReferenceKind",
     "SignaturePolicy",
+    "SignatureShapes",
     "SignedPart",
     "SigningKey",
     "VerifiedReference",
@@ -251,6 +253,7 @@ def verify_signature(
     policy: SignaturePolicy = DEFAULT_POLICY,
     allow_unresolved_chain_refs: bool = False,
     cache: BatchSignatureCache | None = None,
+    shapes: SignatureShapes | None = None,
 ) -> VerifiedSignature:
     """Verify an X-Road message signature over the given parts.
 
@@ -282,6 +285,8 @@ def verify_signature(
             was not given (SOAP attachments are not kept in the message log);
             they are listed in ``hash_chain.unverified_refs``.
         cache: verified batch-signature documents to consult and fill.
+        shapes: shapes of verified documents to recognise this one by (and
+            to learn from it); see :mod:`jplink.security.signature_shapes`.
 
     Returns:
         The verified signature.
@@ -309,6 +314,18 @@ def verify_signature(
             allow_unresolved_chain_refs=allow_unresolved_chain_refs,
         )
         return _verified(checked, coverage, now, policy)
+    if shapes is not None:
+        checked = shapes.recognise(
+            signature_xml,
+            parts=parts,
+            hash_chain_result=hash_chain_result,
+            policy=policy,
+        )
+    if checked is not None:
+        return _covered(
+            signature_xml, checked, parts, hash_chain_result, hash_chain, now,
+            policy, allow_unresolved_chain_refs, cache,
+        )  # fmt: skip
     doc = read_signature_document(parse_xml(signature_xml), policy)
     refs = verify_references(
         doc,
@@ -341,6 +358,8 @@ def verify_signature(
         properties=props,
     )
     result = _verified(checked, coverage, now, policy)
+    if shapes is not None:
+        shapes.learn(signature_xml, doc, refs.signed_properties, checked, policy)
     # Stored only once every check passed, and only for a batch signature:
     # its document is shared by the batch's other messages.
     if (
@@ -348,6 +367,33 @@ def verify_signature(
         and hash_chain_result is not None
         and coverage.hash_chain is not None
     ):
+        cache.put(signature_xml, hash_chain_result, policy, checked)
+    return result
+
+
+def _covered(
+    signature_xml: bytes,
+    checked: CheckedDocument,
+    parts: Mapping[str, bytes],
+    hash_chain_result: bytes | None,
+    hash_chain: bytes | None,
+    now: dt.datetime | None,
+    policy: SignaturePolicy,
+    allow_unresolved_chain_refs: bool,
+    cache: BatchSignatureCache | None,
+) -> VerifiedSignature:
+    """The coverage and time checks of a document recognised by its shape."""
+    coverage = check_coverage(
+        checked.data_uris,
+        parts=parts,
+        hash_chain_result=hash_chain_result,
+        hash_chain=hash_chain,
+        policy=policy,
+        allow_unresolved_chain_refs=allow_unresolved_chain_refs,
+    )
+    result = _verified(checked, coverage, now, policy)
+    batch = hash_chain_result is not None and coverage.hash_chain is not None
+    if cache is not None and hash_chain_result is not None and batch:
         cache.put(signature_xml, hash_chain_result, policy, checked)
     return result
 

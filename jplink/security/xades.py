@@ -39,6 +39,7 @@ __all__ = [
     "build_qualifying_properties",
     "embed_signature_timestamp",
     "format_signing_time",
+    "parse_signing_time",
     "read_qualifying_properties",
     "x509_issuer_name",
 ]
@@ -118,7 +119,12 @@ def format_signing_time(when: dt.datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def _parse_signing_time(text: str | None) -> dt.datetime:
+def parse_signing_time(text: str | None) -> dt.datetime:
+    """A ``xades:SigningTime`` text as an aware UTC datetime.
+
+    Raises:
+        MalformedMessage: ``MalformedSignature`` for anything else.
+    """
     value = (text or "").strip()
     match = _DATETIME.match(value)
     if match is None:
@@ -130,7 +136,12 @@ def _parse_signing_time(text: str | None) -> dt.datetime:
     base = value[: match.start(1)] if fraction else value[: match.start(2)]
     micro = fraction[:7].ljust(7, "0") if fraction else ""
     zone = "+00:00" if match.group(2) == "Z" else match.group(2)
-    return dt.datetime.fromisoformat(base + micro + zone).astimezone(dt.UTC)
+    try:
+        return dt.datetime.fromisoformat(base + micro + zone).astimezone(dt.UTC)
+    except ValueError:  # the right shape, impossible values (month 13 ...)
+        raise MalformedMessage(
+            f"Invalid xades:SigningTime {value!r}", code=MALFORMED_SIGNATURE
+        ) from None
 
 
 def _digest_pair(
@@ -327,7 +338,7 @@ def read_qualifying_properties(
             KeyInfo certificate.
     """
     ssp = _one(signed_properties, _SSP, "SignedSignatureProperties")
-    signing_time = _parse_signing_time(_one(ssp, _SIGNING_TIME, "SigningTime").text)
+    signing_time = parse_signing_time(_one(ssp, _SIGNING_TIME, "SigningTime").text)
     holders = ssp.findall(_SIGNING_CERT) + ssp.findall(_SIGNING_CERT_V2)
     if len(holders) != 1:
         raise MalformedMessage(

@@ -96,6 +96,27 @@ def test_accepts_sign0(sign0, now):
     assert result.ocsp_responses[0][:1] == b"\x30"
 
 
+@pytest.mark.parametrize("name", ["sign0", "batch"])
+def test_xroad_documents_are_recognised_by_their_shape(name, sign0, batch, now):
+    # X-Road's own documents (CRLF written as &#13; in the digests and the
+    # value) are learnt and then recognised, with the full verifier's result.
+    from jplink.security.signature import SignatureShapes
+
+    if name == "sign0":
+        doc, parts = sign0
+        args = {"signature_xml": doc, "parts": parts, "now": now}
+    else:
+        args = dict(batch)
+    full = verify_signature(**args)
+    shapes = SignatureShapes(learn_interval=0)
+    assert verify_signature(**args, shapes=shapes) == full
+    assert len(shapes) == 1
+    learnt: list[object] = []
+    shapes.learn = lambda *a: learnt.append(a)  # type: ignore[method-assign]
+    assert verify_signature(**args, shapes=shapes) == full
+    assert learnt == []  # recognised, not verified in full again
+
+
 def test_accepts_batch_signature(batch):
     result = verify_signature(**batch)
     assert result.hash_chain is not None
