@@ -177,7 +177,9 @@ def _check(
         digest = shape.digest_algorithm.digest(octets)
         if digest != b64decode_text(texts[b"digest"].decode(), "DigestValue"):
             return None
-        properties = fill(shape.signed_properties, {b"time": texts[b"time"]})
+        properties = fill(
+            shape.signed_properties, {b"time": _c14n_text(texts[b"time"])}
+        )
         properties_digest = shape.properties_algorithm.digest(properties)
         expected = b64decode_text(texts[b"properties"].decode(), "DigestValue")
         if properties_digest != expected:
