@@ -38,7 +38,13 @@ from ._signature_build import (
     signature_tree,
 )
 from ._signature_model import SignaturePolicy, SignedPart, SigningKey
-from .c14n import SignatureMethod, b64encode_wrapped, canonicalize, sign_octets
+from .c14n import (
+    DigestAlgorithm,
+    SignatureMethod,
+    b64encode_wrapped,
+    canonicalize,
+    sign_octets,
+)
 from .xades import format_signing_time
 
 __all__ = ["signature_document"]
@@ -70,6 +76,7 @@ class _Template:
     signed_info: _Pieces
     document: _Pieces
     method: SignatureMethod
+    digest_algorithm: DigestAlgorithm  # of the references
 
 
 def _pieces(data: bytes, expected: list[bytes]) -> _Pieces | None:
@@ -99,7 +106,7 @@ def _template(tree: SignatureTree) -> _Template | None:
     )
     if properties is None or info is None or document is None:
         return None
-    return _Template(properties, info, document, tree.method)
+    return _Template(properties, info, document, tree.method, tree.digest_algorithm)
 
 
 class _Templates:
@@ -142,7 +149,7 @@ def _render(
     time_b = format_signing_time(signing_time).encode("ascii")
     properties = _fill(template.signed_properties, {b"time": time_b})
     properties_digest = b64encode_wrapped(
-        template.method.digest.digest(properties)
+        template.digest_algorithm.digest(properties)
     ).encode("ascii")
     info = _fill(
         template.signed_info,
