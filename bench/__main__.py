@@ -10,7 +10,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("ocsp", "tsa", "globalconf", "adapter", "exchange", "messagelog")
+BENCHMARKS = (
+    "ocsp",
+    "tsa",
+    "globalconf",
+    "adapter",
+    "message_work",
+    "exchange",
+    "messagelog",
+)
 
 
 def main(argv: list[str]) -> int:
