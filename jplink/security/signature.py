@@ -301,9 +301,22 @@ def verify_signature(
     """
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    checked = None
+    # A document known by its exact bytes (a batch's, verified for another
+    # message) or by its shape skips the document checks; coverage, the
+    # signing time and (for a shape) the cache are handled as for any other.
+    checked: CheckedDocument | None = None
+    cached = False
     if cache is not None and hash_chain_result is not None:
         checked = cache.get(signature_xml, hash_chain_result, policy)
+        cached = checked is not None
+    if checked is None and shapes is not None:
+        checked = shapes.recognise(
+            signature_xml,
+            parts=parts,
+            hash_chain_result=hash_chain_result,
+            policy=policy,
+        )
+    learn_from: tuple[SignatureDocument, etree._Element] | None = None
     if checked is not None:
         coverage = check_coverage(
             checked.data_uris,
@@ -313,87 +326,50 @@ def verify_signature(
             policy=policy,
             allow_unresolved_chain_refs=allow_unresolved_chain_refs,
         )
-        return _verified(checked, coverage, now, policy)
-    if shapes is not None:
-        checked = shapes.recognise(
-            signature_xml,
+    else:
+        doc = read_signature_document(parse_xml(signature_xml), policy)
+        refs = verify_references(
+            doc,
             parts=parts,
             hash_chain_result=hash_chain_result,
+            hash_chain=hash_chain,
             policy=policy,
         )
-    if checked is not None:
-        return _covered(
-            signature_xml, checked, parts, hash_chain_result, hash_chain, now,
-            policy, allow_unresolved_chain_refs, cache,
-        )  # fmt: skip
-    doc = read_signature_document(parse_xml(signature_xml), policy)
-    refs = verify_references(
-        doc,
-        parts=parts,
-        hash_chain_result=hash_chain_result,
-        hash_chain=hash_chain,
-        policy=policy,
-    )
-    coverage = check_coverage(
-        refs.data_uris,
-        parts=parts,
-        hash_chain_result=hash_chain_result,
-        hash_chain=hash_chain,
-        policy=policy,
-        allow_unresolved_chain_refs=allow_unresolved_chain_refs,
-    )
-    cert, cert_der, signature_value = _verify_value(doc, policy)
-    props = read_qualifying_properties(
-        refs.signed_properties,
-        signer_cert=cert,
-        signer_cert_der=cert_der,
-        accepted_digests=policy.accepted_digests,
-    )
-    checked = CheckedDocument(
-        references=refs.references,
-        data_uris=refs.data_uris,
-        signer_certificate=cert,
-        signature_method=doc.method,
-        signature_value=signature_value,
-        properties=props,
-    )
+        coverage = check_coverage(
+            refs.data_uris,
+            parts=parts,
+            hash_chain_result=hash_chain_result,
+            hash_chain=hash_chain,
+            policy=policy,
+            allow_unresolved_chain_refs=allow_unresolved_chain_refs,
+        )
+        cert, cert_der, signature_value = _verify_value(doc, policy)
+        props = read_qualifying_properties(
+            refs.signed_properties,
+            signer_cert=cert,
+            signer_cert_der=cert_der,
+            accepted_digests=policy.accepted_digests,
+        )
+        checked = CheckedDocument(
+            references=refs.references,
+            data_uris=refs.data_uris,
+            signer_certificate=cert,
+            signature_method=doc.method,
+            signature_value=signature_value,
+            properties=props,
+        )
+        learn_from = (doc, refs.signed_properties)
     result = _verified(checked, coverage, now, policy)
-    if shapes is not None:
-        shapes.learn(signature_xml, doc, refs.signed_properties, checked, policy)
+    if shapes is not None and learn_from is not None:
+        shapes.learn(signature_xml, *learn_from, checked, policy)
     # Stored only once every check passed, and only for a batch signature:
     # its document is shared by the batch's other messages.
     if (
         cache is not None
+        and not cached
         and hash_chain_result is not None
         and coverage.hash_chain is not None
     ):
-        cache.put(signature_xml, hash_chain_result, policy, checked)
-    return result
-
-
-def _covered(
-    signature_xml: bytes,
-    checked: CheckedDocument,
-    parts: Mapping[str, bytes],
-    hash_chain_result: bytes | None,
-    hash_chain: bytes | None,
-    now: dt.datetime | None,
-    policy: SignaturePolicy,
-    allow_unresolved_chain_refs: bool,
-    cache: BatchSignatureCache | None,
-) -> VerifiedSignature:
-    """The coverage and time checks of a document recognised by its shape."""
-    coverage = check_coverage(
-        checked.data_uris,
-        parts=parts,
-        hash_chain_result=hash_chain_result,
-        hash_chain=hash_chain,
-        policy=policy,
-        allow_unresolved_chain_refs=allow_unresolved_chain_refs,
-    )
-    result = _verified(checked, coverage, now, policy)
-    batch = hash_chain_result is not None and coverage.hash_chain is not None
-    if cache is not None and hash_chain_result is not None and batch:
         cache.put(signature_xml, hash_chain_result, policy, checked)
     return result
 
