@@ -289,6 +289,25 @@ def test_xmlsec1_verifies_our_signature(signer, tmp_path, n_attachments):
     assert bad.returncode != 0
 
 
+def test_xmlsec1_verifies_template_filled_signatures(signer, tmp_path):
+    # A signer's first single-part document makes its template; the later
+    # ones are filled into it. xmlsec1 checks those later ones.
+    key, cert = signer
+    for seed in range(3):
+        parts = _parts(0, seed=seed)
+        doc = sign_message(
+            parts,
+            key=key,
+            cert=cert,
+            signing_time=SIGNING_TIME + dt.timedelta(seconds=seed),
+        )
+        ok = _xmlsec_verify(tmp_path, doc, cert, {p.uri: p.data for p in parts})
+        assert ok.returncode == 0, ok.stderr
+        assert "References (ok/all): 2/2" in ok.stderr
+        bad = _xmlsec_verify(tmp_path, doc, cert, {"/message.xml": b"<x/>"})
+        assert bad.returncode != 0
+
+
 def test_xmlsec1_verifies_batch_signature(rsa_signer, tmp_path):
     key, cert = rsa_signer
     out = sign_batch(
