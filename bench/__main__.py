@@ -16,6 +16,7 @@ BENCHMARKS = (
     "globalconf",
     "adapter",
     "message_work",
+    "http11",
     "exchange",
     "messagelog",
 )

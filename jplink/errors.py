@@ -341,17 +341,26 @@ class TransportError(JPLinkError):
     Args:
         url: the address called.
         status: the HTTP status, when one was received.
+        request_sent: False when no connection was made, so that no byte of
+            the request left and it may be tried elsewhere.
     """
 
     code = "NetworkError"
     http_status = 502
 
     def __init__(
-        self, message: str, *, url: str, status: int | None = None, **kwargs: Any
+        self,
+        message: str,
+        *,
+        url: str,
+        status: int | None = None,
+        request_sent: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
         self.url = url
         self.status = status
+        self.request_sent = request_sent
 
 
 class NotFound(JPLinkError):

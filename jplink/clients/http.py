@@ -119,7 +119,9 @@ def map_transport_errors(url: str) -> Iterator[None]:
         ) from exc
     except aiohttp.ClientError as exc:
         raise TransportError(
-            f"Calling {url} failed: {type(exc).__name__}", url=url
+            f"Calling {url} failed: {type(exc).__name__}",
+            url=url,
+            request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
         ) from exc
 
 
