@@ -24,6 +24,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from jplink.clients.http11 import Http11Pool
 from jplink.errors import ConfigurationError, MalformedMessage
 from jplink.security.tls import server_ssl_context
 from jplink.storage import Database
@@ -200,6 +201,8 @@ async def open_resources(
             peer_cache_seconds=settings.peer_cache_seconds,
         )
         stack.push_async_callback(peers.close)
+        services = Http11Pool()  # kept-alive connections to the services
+        stack.callback(services.close)
         yield ExchangeResources(
             config=config,
             db=db,
@@ -226,7 +229,7 @@ async def open_resources(
                 certstatus=certstatus,
                 signer=signer,
                 log=log,
-                session=session,
+                http=services,
                 clock=clock,
                 peer_cache_seconds=settings.peer_cache_seconds,
                 metaservices=Metaservices(db, conf),

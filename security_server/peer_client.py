@@ -6,11 +6,12 @@ OCSP, registration of its hash for a server hosting the provider) and, "with
 several candidates, connects to all of them in parallel and uses the first
 that succeeds".
 
-- Connections are pooled and kept alive by one aiohttp session. Each NEW
-  connection is verified with the certificate-status service right after
-  the TLS handshake and before any byte of a request is written (the
-  connector hook below); a connection that fails is closed and the error
-  (``SslAuthenticationFailed``) propagates. A verified connection is reused
+- Connections are pooled and kept alive (:class:`jplink.clients.http11.Http11Pool`,
+  one pool per TLS identity). Each NEW connection is verified with the
+  certificate-status service right after the TLS handshake and before any
+  byte of a request is written (the pool's ``on_connect`` hook); a
+  connection that fails is closed and the error (``SslAuthenticationFailed``)
+  propagates. A verified connection is reused
   until it is closed, as X-Road reuses its verified TLS sessions.
 - A peer certificate that verified is remembered (the exact DER bytes and
   the server it had to be) for ``peer_cache_seconds``, as the server proxy
@@ -33,19 +34,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.client_reqrep import ClientRequest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from jplink.clients.http import client_timeout, map_transport_errors, read_body
+from jplink.clients.http import map_transport_errors
+from jplink.clients.http11 import Http11Pool
 from jplink.errors import JPLinkError, LocalProtocolError, NotFound, TransportError
 from jplink.globalconf.model import SecurityServer
 from jplink.identifiers import SecurityServerId
@@ -96,30 +95,6 @@ def peer_address(server: SecurityServer) -> tuple[str, int]:
     return server.address, DEFAULT_PEER_PORT
 
 
-class _VerifyingConnector(aiohttp.TCPConnector):
-    """A connector that verifies each new TLS connection's peer before use."""
-
-    def __init__(self, owner: PeerTransport, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._owner = owner
-
-    async def _create_connection(
-        self, req: ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout
-    ) -> ResponseHandler:
-        proto = await super()._create_connection(req, traces, timeout)
-        try:
-            transport = proto.transport
-            ssl_object = transport.get_extra_info("ssl_object") if transport else None
-            if ssl_object is None:
-                raise TransportError("The peer connection is not TLS", url=str(req.url))
-            der = peer_certificate_der(ssl_object)
-            await self._owner.verify_connection(der, req.url.host or "", req.url.port)
-        except BaseException:
-            proto.close()
-            raise
-        return proto
-
-
 class PeerTransport:
     """Sends transport messages to peer security servers.
 
@@ -159,23 +134,19 @@ class PeerTransport:
         self._rank_seconds = rank_seconds
         self._peer_ttl = peer_cache_seconds
         self._verified: dict[tuple[bytes, SecurityServerId | None], float] = {}
-        self._expected: dict[tuple[str, int | None], SecurityServerId] = {}
         self._ranking: dict[frozenset[SecurityServerId], tuple[float, list[int]]] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._session_ctx: ssl.SSLContext | None = None
+        self._pool: Http11Pool | None = None
+        self._pool_ctx: ssl.SSLContext | None = None
         self._ctx: ssl.SSLContext | None = None
 
-    async def verify_connection(
-        self, cert_der: bytes, host: str, port: int | None
+    async def verify_peer_certificate(
+        self, cert_der: bytes, server: SecurityServerId | None
     ) -> None:
-        """Verify the peer of a new connection (called by the connector).
+        """Verify the certificate a peer presented for ``server``.
 
         Raises:
             CertificateValidationError: code ``SslAuthenticationFailed``.
         """
-        await self._verify(cert_der, self._expected.get((host, port)))
-
-    async def _verify(self, cert_der: bytes, server: SecurityServerId | None) -> None:
         key = (cert_der, server)  # the exact bytes
         checked_at = self._verified.get(key)
         if checked_at is not None and time.monotonic() - checked_at < self._peer_ttl:
@@ -219,22 +190,16 @@ class PeerTransport:
             raise LocalProtocolError("No TLS identity", code="SslAuthenticationFailed")
         return self._ctx
 
-    def _session_for(self) -> aiohttp.ClientSession:
-        ctx = self._ssl_context()
-        if self._session is None or ctx is not self._session_ctx:
-            old = self._session
-            self._session_ctx = ctx
-            connector = _VerifyingConnector(
-                self, ssl=ctx, limit=0, limit_per_host=0, keepalive_timeout=30.0
-            )
-            self._session = aiohttp.ClientSession(connector=connector)
-            if old is not None:
-                asyncio.get_running_loop().create_task(old.close())
-        return self._session
+    def _pool_for(self, ctx: ssl.SSLContext) -> Http11Pool:
+        if self._pool is None or ctx is not self._pool_ctx:
+            if self._pool is not None:
+                self._pool.close()  # connections of the old TLS identity
+            self._pool = Http11Pool()
+            self._pool_ctx = ctx
+        return self._pool
 
     async def _probe(self, server: SecurityServer) -> None:
         host, port = peer_address(server)
-        self._expected[(host, port)] = server.id
         url = f"https://{host}:{port}/"
         with map_transport_errors(url):
             async with asyncio.timeout(self._connect_timeout):
@@ -243,7 +208,7 @@ class PeerTransport:
                 )
         try:
             der = peer_certificate_der(writer.get_extra_info("ssl_object"))
-            await self._verify(der, server.id)
+            await self.verify_peer_certificate(der, server.id)
         finally:
             writer.close()
             with contextlib.suppress(OSError, ssl.SSLError):
@@ -319,41 +284,49 @@ class PeerTransport:
         last: JPLinkError | None = None
         for server in await self._order(servers):
             host, port = peer_address(server)
-            self._expected[(host, port)] = server.id
-            url = f"https://{host}:{port}/"
-            session = self._session_for()
+            shown = f"[{host}]" if ":" in host else host
+            ctx = self._ssl_context()
             try:
-                with map_transport_errors(url):
-                    async with session.post(
-                        url,
-                        data=body,
-                        headers=headers,
-                        timeout=client_timeout(
-                            timeout or self._read_timeout, self._connect_timeout
-                        ),
-                    ) as resp:
-                        data = await read_body(
-                            resp, limit=DEFAULT_MAX_TRANSPORT_BYTES, url=url
-                        )
-                        return PeerResponse(
-                            server.id,
-                            resp.status,
-                            resp.headers.get("Content-Type", ""),
-                            data,
-                            resp.headers,  # read-only, case-insensitive
-                        )
+                resp = await self._pool_for(ctx).post(
+                    f"https://{shown}:{port}/",
+                    body,
+                    headers,
+                    timeout=timeout or self._read_timeout,
+                    connect_timeout=self._connect_timeout,
+                    limit=DEFAULT_MAX_TRANSPORT_BYTES,
+                    tls=ctx,
+                    on_connect=functools.partial(self._check_new, server.id),
+                )
             except TransportError as exc:
                 # Fail over only when no connection was made: a request that
                 # reached a server is never sent again.
-                if not isinstance(exc.__cause__, aiohttp.ClientConnectorError):
+                if exc.request_sent:
                     raise
                 last = exc
                 self._ranking.clear()
+                continue
+            return PeerResponse(
+                server.id,
+                resp.status,
+                resp.headers.get("Content-Type", ""),
+                resp.body,
+                resp.headers,  # read-only, case-insensitive
+            )
         assert last is not None
         raise last
 
+    async def _check_new(
+        self, server: SecurityServerId, transport: asyncio.Transport
+    ) -> None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            raise LocalProtocolError(
+                "The peer connection is not TLS", code="SslAuthenticationFailed"
+            )
+        await self.verify_peer_certificate(peer_certificate_der(ssl_object), server)
+
     async def close(self) -> None:
         """Close the pooled connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None

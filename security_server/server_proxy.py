@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import aiohttp
 from lxml import etree
 
-from jplink.clients.http import client_timeout, map_transport_errors, read_body
+from jplink.clients.http11 import Http11Pool, tls_context
 from jplink.errors import (
     CertificateValidationError,
     JPLinkError,
@@ -116,7 +115,7 @@ class ServerProxy:
     Args:
         server_id: this security server.
         conf, serverconf, certstatus, signer, log: the ports.
-        session: the aiohttp session for calling services (kept alive).
+        http: the kept-alive connections to services.
         clock: the current time (aware).
         peer_cache_seconds: how long a verified peer certificate is trusted
             without asking the certificate-status service again.
@@ -132,7 +131,7 @@ class ServerProxy:
         certstatus: CertStatusPort,
         signer: BatchSigner,
         log: MessageLogWriter,
-        session: aiohttp.ClientSession,
+        http: Http11Pool,
         clock: Callable[[], dt.datetime],
         peer_cache_seconds: float = 60.0,
         metaservices: MetaserviceHandler | None = None,
@@ -143,7 +142,7 @@ class ServerProxy:
         self._certstatus = certstatus
         self._signer = signer
         self._log = log
-        self._session = session
+        self._http = http
         self._clock = clock
         self._peer_ttl = peer_cache_seconds
         self._peers: dict[tuple[bytes, ClientId | None], tuple[float, PeerIdentity]]
@@ -327,16 +326,16 @@ class ServerProxy:
         if action is not None:
             out["SOAPAction"] = action
         url = target.url
-        with map_transport_errors(url):
-            async with self._session.post(
-                url,
-                data=body,
-                headers=out,
-                timeout=client_timeout(target.timeout_seconds),
-                ssl=target.tls_verify,
-            ) as resp:
-                data = await read_body(resp, limit=MAX_SERVICE_RESPONSE_BYTES, url=url)
-                ctype = resp.headers.get("Content-Type", "text/xml")
+        resp = await self._http.post(
+            url,
+            body,
+            out,
+            timeout=target.timeout_seconds,
+            limit=MAX_SERVICE_RESPONSE_BYTES,
+            tls=tls_context(target.tls_verify),
+        )
+        data = resp.body
+        ctype = resp.headers.get("Content-Type", "text/xml")
         try:
             response = parse_soap_message(
                 data, content_type=ctype, role=MessageRole.RESPONSE

@@ -191,21 +191,21 @@ async def test_new_connections_to_a_verified_peer_skip_the_check(
     checks = _PeerChecks()
     transport, clock = _transport(checks, now, 60.0)
     monkeypatch.setattr(peer_client.time, "monotonic", clock)
-    verify = transport.verify_connection  # type: ignore[attr-defined]
+    verify = transport.verify_peer_certificate  # type: ignore[attr-defined]
 
     # 64 connections opened at once to the same peer: one check.
     for _ in range(64):
-        await verify(b"peer-cert", "10.0.0.2", 5500)
+        await verify(b"peer-cert", None)
     assert len(checks.calls) == 1
     # Other bytes are another certificate: checked.
-    await verify(b"other-cert", "10.0.0.2", 5500)
+    await verify(b"other-cert", None)
     assert len(checks.calls) == 2
     # Once the period is over the check runs again, and a refusal is final.
     clock.value += 60.0
     checks.refuse = True
     for _ in range(2):
         with pytest.raises(CertificateValidationError):
-            await verify(b"peer-cert", "10.0.0.2", 5500)
+            await verify(b"peer-cert", None)
     assert len(checks.calls) == 4  # refusals are never remembered
 
 
@@ -217,14 +217,14 @@ async def test_peer_memo_off_and_bounded(
     checks = _PeerChecks()
     transport, _ = _transport(checks, now, 0.0)
     for _ in range(3):
-        await transport.verify_connection(b"c", "h", 5500)  # type: ignore[attr-defined]
+        await transport.verify_peer_certificate(b"c", None)  # type: ignore[attr-defined]
     assert len(checks.calls) == 3  # 0: every connection is checked
 
     monkeypatch.setattr(peer_client, "MAX_VERIFIED_PEERS", 4)
     checks = _PeerChecks()
     transport, _ = _transport(checks, now, 60.0)
     for n in range(10):
-        await transport.verify_connection(bytes([n]), "h", 5500)  # type: ignore[attr-defined]
+        await transport.verify_peer_certificate(bytes([n]), None)  # type: ignore[attr-defined]
     assert len(transport._verified) <= 4  # type: ignore[attr-defined]
     with pytest.raises(ValueError):
         _transport(checks, now, -1.0)
