@@ -32,7 +32,6 @@ that succeeds".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import ssl
@@ -43,7 +42,6 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from jplink.clients.http import map_transport_errors
 from jplink.clients.http11 import Http11Pool
 from jplink.errors import JPLinkError, LocalProtocolError, NotFound, TransportError
 from jplink.globalconf.model import SecurityServer
@@ -93,6 +91,11 @@ def peer_address(server: SecurityServer) -> tuple[str, int]:
     if sep and port.isdigit() and "]" not in port:
         return host.strip("[]"), int(port)
     return server.address, DEFAULT_PEER_PORT
+
+
+def _url(server: SecurityServer) -> str:
+    host, port = peer_address(server)
+    return f"https://[{host}]:{port}/" if ":" in host else f"https://{host}:{port}/"
 
 
 class PeerTransport:
@@ -199,21 +202,15 @@ class PeerTransport:
         return self._pool
 
     async def _probe(self, server: SecurityServer) -> None:
-        host, port = peer_address(server)
-        url = f"https://{host}:{port}/"
-        with map_transport_errors(url):
-            async with asyncio.timeout(self._connect_timeout):
-                reader, writer = await asyncio.open_connection(
-                    host, port, ssl=self._ssl_context()
-                )
-        try:
-            der = peer_certificate_der(writer.get_extra_info("ssl_object"))
-            await self.verify_peer_certificate(der, server.id)
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
-        del reader
+        # The probe's verified connection is kept in the pool: the request
+        # that follows uses it, and the other candidates' for a fail-over.
+        ctx = self._ssl_context()
+        await self._pool_for(ctx).prepare(
+            _url(server),
+            connect_timeout=self._connect_timeout,
+            tls=ctx,
+            on_connect=functools.partial(self._check_new, server.id),
+        )
 
     async def _order(self, servers: Sequence[SecurityServer]) -> list[SecurityServer]:
         if len(servers) == 1:
@@ -283,12 +280,10 @@ class PeerTransport:
             )
         last: JPLinkError | None = None
         for server in await self._order(servers):
-            host, port = peer_address(server)
-            shown = f"[{host}]" if ":" in host else host
             ctx = self._ssl_context()
             try:
                 resp = await self._pool_for(ctx).post(
-                    f"https://{shown}:{port}/",
+                    _url(server),
                     body,
                     headers,
                     timeout=timeout or self._read_timeout,

@@ -41,6 +41,7 @@ class ResponseReader(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[_Result] | None = None
         self._limit = 0
+        self._keep_alive = True  # until an answer says otherwise
         self._reset()
 
     def _reset(self) -> None:
@@ -51,7 +52,6 @@ class ResponseReader(asyncio.Protocol):
         self._size = 0
         self._headers_done = False
         self._framed = False  # Content-Length or chunked: the end is known
-        self._keep_alive = False
 
     # -- used by the pool
 

@@ -237,6 +237,33 @@ class Http11Pool:
             conn.close()
         return Http11Response(status, CIMultiDictProxy(CIMultiDict(fields)), data)
 
+    async def prepare(
+        self,
+        url: str,
+        *,
+        connect_timeout: float | None = None,
+        tls: ssl.SSLContext | None = None,
+        on_connect: Callable[[asyncio.Transport], Awaitable[None]] | None = None,
+    ) -> None:
+        """Open (and check) a new connection now, kept for the next request.
+
+        Raises:
+            TransportError: cannot connect (``request_sent`` is False).
+            ValueError, or what ``on_connect`` raises: as :meth:`post`.
+        """
+        try:
+            ep = endpoint(url)
+        except ValueError as exc:
+            raise TransportError(
+                f"Cannot call {url!r}: {exc}", url=url, request_sent=False
+            ) from exc
+        if ep.https and tls is None:
+            tls = tls_context(True)
+        key: _Key = (ep.host, ep.port, tls if ep.https else None)
+        conn = await self._connect(ep, key, connect_timeout, on_connect)
+        conn.idle_since = time.monotonic()
+        self._idle.setdefault(key, []).append(conn)
+
     def _reuse(self, key: _Key) -> ResponseReader | None:
         stack = self._idle.get(key)
         if not stack:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,16 +10,13 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jplink.clients._http11_protocol import ResponseReader
 from jplink.clients.http11 import Http11Pool, endpoint
 from jplink.errors import CertificateValidationError, TransportError
+from tests.support.tls import loopback_tls
 
 LIMIT = 1 << 20
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -343,46 +338,11 @@ async def test_header_fields_and_credentials(scripted: Any) -> None:
     assert endpoint("http://h:8080").target == "/"
 
 
-def _self_signed(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "peer")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    (tmp / "c.pem").write_bytes(pem)
-    (tmp / "k.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(tmp / "c.pem", tmp / "k.pem")
-    client = ssl.create_default_context(cafile=str(tmp / "c.pem"))
-    return server, client, cert.public_bytes(serialization.Encoding.DER)
-
-
 async def test_tls_new_connections_are_checked_before_the_request(
     tmp_path: Path,
 ) -> None:
-    server_ctx, client_ctx, der = _self_signed(tmp_path)
+    tls = loopback_tls(tmp_path)
+    server_ctx, client_ctx, der = tls.server, tls.client, tls.der
     received: list[bytes] = []
 
     async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
@@ -408,6 +368,9 @@ async def test_tls_new_connections_are_checked_before_the_request(
         )
 
     pool = Http11Pool()
+    # A connection opened ahead (a candidate's probe) carries the requests.
+    await pool.prepare(url, tls=client_ctx, on_connect=check)
+    assert seen == [der] and received == []
     for _ in range(3):
         resp = await pool.post(
             url, b"q", {}, timeout=5, limit=LIMIT, tls=client_ctx, on_connect=check
