@@ -426,7 +426,7 @@ async def main(args: argparse.Namespace) -> None:
                                 f"via A,B batch={'on' if batch else 'off'} log={mode}"
                             )
                             done = max(1, len(result[1]))
-                            cpu = "/".join(f"{1000 * u / done:.1f}" for u in used)
+                            cpu = "/".join(f"{1000 * u / done:.2f}" for u in used)
                             _report(name, clients, result, direct[clients], cpu, busy)
                             rates[(batch, mode, clients)] = result[0]
                         for rate in args.rates:
