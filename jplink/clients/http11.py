@@ -99,7 +99,9 @@ class Http11Pool:
                 f"Cannot call {url!r}: {exc}", url=url, request_sent=False
             ) from exc
         if self._closed:
-            raise TransportError(f"Calling {ep.url} failed: pool closed", url=ep.url)
+            raise TransportError(
+                f"Calling {ep.url} failed: pool closed", url=ep.url, request_sent=False
+            )
         if ep.https and tls is None:
             tls = tls_context(True)
         head = request_head(ep, headers, len(body))

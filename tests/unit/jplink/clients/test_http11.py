@@ -121,8 +121,9 @@ async def test_real_server_keep_alive_and_concurrency(aiohttp_server: Any) -> No
         assert len(peers) == count  # ... which are reused afterwards
     finally:
         pool.close()
-    with pytest.raises(TransportError, match="pool closed"):
+    with pytest.raises(TransportError, match="pool closed") as caught:
         await pool.post(url, b"x", {}, timeout=5, limit=LIMIT)
+    assert caught.value.request_sent is False
 
 
 async def test_chunked_close_delimited_and_interim_responses(scripted: Any) -> None:
