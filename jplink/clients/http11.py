@@ -92,20 +92,8 @@ class Http11Pool:
                 was late, too large or not HTTP/1.x.
             ValueError: a header field that cannot be sent (a caller's mistake).
         """
-        try:
-            ep = endpoint(url)
-        except ValueError as exc:  # a configured address that is no URL
-            raise TransportError(
-                f"Cannot call {url!r}: {exc}", url=url, request_sent=False
-            ) from exc
-        if self._closed:
-            raise TransportError(
-                f"Calling {ep.url} failed: pool closed", url=ep.url, request_sent=False
-            )
-        if ep.https and tls is None:
-            tls = tls_context(True)
+        ep, key = self._where(url, tls)
         head = request_head(ep, headers, len(body))
-        key: _Key = (ep.host, ep.port, tls if ep.https else None)
         conn: ResponseReader | None = None
         sent = False
         try:
@@ -139,11 +127,7 @@ class Http11Pool:
             self._discard(conn)
             raise
         self._busy.discard(conn)
-        if conn.reusable and not self._closed:
-            conn.idle_since = time.monotonic()
-            self._idle.setdefault(key, []).append(conn)
-        else:
-            conn.close()
+        self._park(key, conn)
         return Http11Response(status, CIMultiDictProxy(CIMultiDict(fields)), data)
 
     async def prepare(
@@ -160,18 +144,31 @@ class Http11Pool:
             TransportError: cannot connect (``request_sent`` is False).
             ValueError, or what ``on_connect`` raises: as :meth:`post`.
         """
+        ep, key = self._where(url, tls)
+        self._park(key, await self._connect(ep, key, connect_timeout, on_connect))
+
+    def _where(self, url: str, tls: ssl.SSLContext | None) -> tuple[Endpoint, _Key]:
         try:
             ep = endpoint(url)
-        except ValueError as exc:
+        except ValueError as exc:  # a configured address that is no URL
             raise TransportError(
                 f"Cannot call {url!r}: {exc}", url=url, request_sent=False
             ) from exc
-        if ep.https and tls is None:
-            tls = tls_context(True)
-        key: _Key = (ep.host, ep.port, tls if ep.https else None)
-        conn = await self._connect(ep, key, connect_timeout, on_connect)
-        conn.idle_since = time.monotonic()
-        self._idle.setdefault(key, []).append(conn)
+        if self._closed:
+            raise TransportError(
+                f"Calling {ep.url} failed: pool closed", url=ep.url, request_sent=False
+            )
+        if not ep.https:
+            return ep, (ep.host, ep.port, None)
+        return ep, (ep.host, ep.port, tls or tls_context(True))
+
+    def _park(self, key: _Key, conn: ResponseReader) -> None:
+        """Keep ``conn`` for the next request to ``key``, or close it."""
+        if conn.reusable and not self._closed:
+            conn.idle_since = time.monotonic()
+            self._idle.setdefault(key, []).append(conn)
+        else:
+            conn.close()
 
     def _reuse(self, key: _Key) -> ResponseReader | None:
         stack = self._idle.get(key)

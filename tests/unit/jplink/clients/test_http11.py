@@ -124,6 +124,8 @@ async def test_real_server_keep_alive_and_concurrency(aiohttp_server: Any) -> No
     with pytest.raises(TransportError, match="pool closed") as caught:
         await pool.post(url, b"x", {}, timeout=5, limit=LIMIT)
     assert caught.value.request_sent is False
+    with pytest.raises(TransportError, match="pool closed"):
+        await pool.prepare(url)  # no connection is opened into a closed pool
 
 
 async def test_chunked_close_delimited_and_interim_responses(scripted: Any) -> None:
