@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,25 +19,9 @@ from jplink.security.signature import (
     sign_message,
     verify_signature,
 )
-from tests.unit.jplink.security.test_signature_roundtrip import _make_signer
 
 NOW = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
 OCSP = (b"\x30\x03\x0a\x01\x00",)
-
-
-@pytest.fixture(scope="module")
-def rsa_signer():
-    return _make_signer(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-
-
-@pytest.fixture(scope="module")
-def ec_signer():
-    return _make_signer(ec.generate_private_key(ec.SECP256R1()))
-
-
-@pytest.fixture(params=["rsa", "ec"])
-def signer(request, rsa_signer, ec_signer):
-    return rsa_signer if request.param == "rsa" else ec_signer
 
 
 def _sign(signer, data: bytes, when: dt.datetime = NOW, ocsp=OCSP) -> bytes:

@@ -20,17 +20,6 @@ NOW = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
 OCSP = (b"\x30\x03\x0a\x01\x00",)
 
 
-@pytest.fixture(scope="module")
-def rsa_signer():
-    # RSA PKCS#1 v1.5 is deterministic: whole documents can be compared.
-    return _make_signer(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-
-
-@pytest.fixture(scope="module")
-def ec_signer():
-    return _make_signer(ec.generate_private_key(ec.SECP256R1()))
-
-
 def _both(parts, key, cert, when, ocsp=OCSP, extra=()):
     args = {
         "key": key,
