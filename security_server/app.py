@@ -1,14 +1,9 @@
-"""The proxies as aiohttp applications, and the resources they share.
+"""The resources the proxies share, and the server proxy's TLS.
 
 :class:`ExchangeResources` owns everything with a lifetime: the database, the
 token login (PIN given at start), the global-configuration provider, the
 certificate-status service, the batch signer, the message-log writer, the
-outbound pools. :func:`make_client_proxy_app` and
-:func:`make_server_proxy_app` create their resources in ``cleanup_ctx``, or
-share a set given by :mod:`.serve`, which runs both in one process.
-
-Handlers are thin: read the body and headers, call the exchange core, turn its
-:class:`~.exchange.ProxyReply` into a response.
+outbound pools. :mod:`.proxy_listener` serves the proxies with them.
 """
 
 from __future__ import annotations
@@ -17,15 +12,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from jplink.clients.http11 import Http11Pool
-from jplink.errors import ConfigurationError, MalformedMessage
+from jplink.errors import ConfigurationError
 from jplink.security.tls import server_ssl_context
 from jplink.storage import Database
 
@@ -33,10 +27,8 @@ from .certstatus import CertificateStatus
 from .client_proxy import ClientProxy
 from .config import SecurityServerConfig
 from .db import open_database
-from .evidence_http import ASIC_PATH, asic_route
-from .exchange import FaultPrefix, ProxyReply, fault_reply
 from .exchange_access import ServerConfView
-from .exchange_is_auth import IsAuthView, IsChannel
+from .exchange_is_auth import IsAuthView
 from .exchange_metaservices import Metaservices
 from .exchange_ports import SavedConfProvider
 from .identity import get_identity
@@ -49,18 +41,12 @@ from .timestamper import oldest_pending, running_timestamper
 from .timestamping_health import PendingRecordsHealth
 
 __all__ = [
-    "CLIENT_PROXY",
-    "RESOURCES",
-    "SERVER_PROXY",
     "ExchangeResources",
-    "make_client_proxy_app",
-    "make_server_proxy_app",
     "open_resources",
     "read_pin_file",
+    "resolve_pin",
+    "server_tls_context",
 ]
-
-#: Largest request accepted from an information system or a peer.
-MAX_REQUEST_BYTES = 50 * 1024 * 1024
 
 
 def _utcnow() -> dt.datetime:
@@ -81,11 +67,6 @@ class ExchangeResources:
     serverconf: ServerConfView
     client_proxy: ClientProxy
     server_proxy: ServerProxy
-
-
-RESOURCES = web.AppKey("exchange_resources", ExchangeResources)
-CLIENT_PROXY = web.AppKey("client_proxy", ClientProxy)
-SERVER_PROXY = web.AppKey("server_proxy", ServerProxy)
 
 
 def read_pin_file(path: Path) -> str:
@@ -235,130 +216,6 @@ async def open_resources(
                 metaservices=Metaservices(db, conf),
             ),
         )
-
-
-def _response(reply: ProxyReply) -> web.Response:
-    return web.Response(
-        status=reply.status,
-        body=reply.body,
-        headers={"Content-Type": reply.content_type, **reply.headers},
-    )
-
-
-async def _client_proxy_post(request: web.Request) -> web.Response:
-    proxy = request.app[CLIENT_PROXY]
-    body = await request.read()
-    ssl_object = (
-        request.transport.get_extra_info("ssl_object") if request.transport else None
-    )
-    channel = IsChannel(
-        tls=ssl_object is not None,
-        cert_der=(
-            ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        ),
-    )
-    reply = await proxy.handle(
-        body,
-        request.headers.get("Content-Type", ""),
-        soap_action=request.headers.get("SOAPAction"),
-        channel=channel,
-    )
-    return _response(reply)
-
-
-async def _server_proxy_post(request: web.Request) -> web.Response:
-    proxy = request.app[SERVER_PROXY]
-    body = await request.read()
-    ssl_object = (
-        request.transport.get_extra_info("ssl_object") if request.transport else None
-    )
-    cert = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    return _response(await proxy.handle(body, headers, peer_cert_der=cert))
-
-
-def _method_not_allowed(
-    prefix: FaultPrefix,
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def handler(request: web.Request) -> web.Response:
-        err = MalformedMessage(
-            f"Method {request.method} is not allowed; use POST",
-            code="InvalidHttpMethod",
-        )
-        return _response(fault_reply(err, prefix))
-
-    return handler
-
-
-def _app(
-    config: SecurityServerConfig,
-    resources: ExchangeResources | None,
-    install: Callable[[web.Application, ExchangeResources], None],
-) -> web.Application:
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-    if resources is not None:
-        app[RESOURCES] = resources
-        install(app, resources)
-        return app
-
-    async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        async with open_resources(config) as opened:
-            app[RESOURCES] = opened
-            install(app, opened)
-            yield
-
-    app.cleanup_ctx.append(lifetime)
-    return app
-
-
-def make_client_proxy_app(
-    config: SecurityServerConfig, *, resources: ExchangeResources | None = None
-) -> web.Application:
-    """The client proxy (information systems, ports 8080/8443).
-
-    Args:
-        config: the instance configuration.
-        resources: shared resources; opened in ``cleanup_ctx`` when None.
-
-    Returns:
-        The application: ``POST /`` takes X-Road SOAP requests.
-    """
-
-    def install(app: web.Application, res: ExchangeResources) -> None:
-        app[CLIENT_PROXY] = res.client_proxy
-
-    app = _app(config, resources, install)
-    app.router.add_post("/", _client_proxy_post)
-    app.router.add_get(
-        ASIC_PATH,
-        asic_route(lambda r: r.app[RESOURCES].db, lambda r: r.app[RESOURCES].config),
-    )
-    app.router.add_route("*", "/", _method_not_allowed(FaultPrefix.CLIENT))
-    return app
-
-
-def make_server_proxy_app(
-    config: SecurityServerConfig, *, resources: ExchangeResources | None = None
-) -> web.Application:
-    """The server proxy (peer security servers, port 5500, mutual TLS).
-
-    Serve it with the context of :func:`server_ssl_context_for`.
-
-    Args:
-        config: the instance configuration.
-        resources: shared resources; opened in ``cleanup_ctx`` when None.
-
-    Returns:
-        The application: ``POST /`` takes transport messages.
-    """
-
-    def install(app: web.Application, res: ExchangeResources) -> None:
-        app[SERVER_PROXY] = res.server_proxy
-
-    app = _app(config, resources, install)
-    app.router.add_post("/", _server_proxy_post)
-    app.router.add_route("*", "/", _method_not_allowed(FaultPrefix.SERVER_PROXY))
-    return app
 
 
 async def server_tls_context(

@@ -19,22 +19,21 @@ read only when an encrypted record is exported (:func:`deferred_decryptor`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Callable, Mapping
 
-from aiohttp import web
 from sqlalchemy import select
 
 from jplink.asic._zip import write_zip
 from jplink.errors import Conflict, InvalidRequest, JPLinkError, NotFound
+from jplink.http11_server import HttpReply
 from jplink.identifiers import ClientId
 from jplink.storage import Database
 
-from .config import SecurityServerConfig
 from .evidence import (
     ASIC_CONTENT_TYPE,
     BodyDecryptor,
     Evidence,
-    decryptor_for,
     export_records,
 )
 from .models import Client, MessageLogRecord
@@ -43,7 +42,6 @@ from .states import ClientState, LogDirection
 __all__ = [
     "ASIC_PATH",
     "asic_download",
-    "asic_route",
     "deferred_decryptor",
     "find_evidence",
 ]
@@ -87,7 +85,7 @@ def deferred_decryptor(load: Callable[[], BodyDecryptor | None]) -> BodyDecrypto
     return decrypt
 
 
-def _client(query: dict[str, str]) -> ClientId:
+def _client(query: Mapping[str, str]) -> ClientId:
     missing = [
         name
         for name in ("queryId", "xRoadInstance", "memberClass", "memberCode")
@@ -163,51 +161,55 @@ async def find_evidence(
         raise
 
 
-def _reply(found: tuple[Evidence, ...], unique: bool) -> web.Response:
+def _reply(found: tuple[Evidence, ...], unique: bool) -> HttpReply:
     if unique:
         if len(found) != 1:
             raise InvalidRequest(
                 f"{len(found)} signed documents match; 'unique' needs exactly one",
                 code="NotUnique",
             )
-        return web.Response(
-            body=found[0].data,
-            headers={
-                "Content-Type": ASIC_CONTENT_TYPE,
-                "Content-Disposition": f'attachment; filename="{found[0].file_name}"',
-            },
+        return HttpReply(
+            200,
+            found[0].data,
+            (
+                ("Content-Type", ASIC_CONTENT_TYPE),
+                ("Content-Disposition", f'attachment; filename="{found[0].file_name}"'),
+            ),
         )
     body = write_zip([(e.file_name, e.data, False) for e in found])
     name = found[0].file_name.rsplit("-", 2)[0]
-    return web.Response(
-        body=body,
-        headers={
-            "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="{name}.zip"',
-        },
+    return HttpReply(
+        200,
+        body,
+        (
+            ("Content-Type", "application/zip"),
+            ("Content-Disposition", f'attachment; filename="{name}.zip"'),
+        ),
     )
 
 
-def _problem(status: int, exc: JPLinkError) -> web.Response:
-    return web.json_response({"code": exc.code, "message": exc.message}, status=status)
+def _problem(status: int, exc: JPLinkError) -> HttpReply:
+    body = json.dumps({"code": exc.code, "message": exc.message}).encode()
+    return HttpReply(
+        status, body, (("Content-Type", "application/json; charset=utf-8"),)
+    )
 
 
 async def asic_download(
-    request: web.Request,
+    query: Mapping[str, str],
     db: Database,
     decrypt: BodyDecryptor | None = None,
-) -> web.Response:
-    """Handle ``GET /asic`` (see the module docstring).
+) -> HttpReply:
+    """Answer ``GET /asic`` (see the module docstring).
 
     Args:
-        request: the HTTP request.
+        query: the query parameters.
         db: the security server's database.
         decrypt: decrypts bodies encrypted at rest.
 
     Returns:
         The container(s), or a JSON problem with the status of the error.
     """
-    query = dict(request.query)
     try:
         client = _client(query)
         if "force" in query:
@@ -235,28 +237,3 @@ async def asic_download(
         return _problem(404, exc)
     except JPLinkError as exc:
         return _problem(500, exc)
-
-
-def asic_route(
-    db_of: Callable[[web.Request], Database],
-    config_of: Callable[[web.Request], SecurityServerConfig] | None = None,
-) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The ``GET /asic`` handler of an app whose database ``db_of`` finds.
-
-    Args:
-        db_of: the request's database.
-        config_of: the request's configuration, whose ``[message_log]
-            encryption_keystore`` decrypts bodies encrypted at rest (read
-            only when an encrypted record is exported); None: no decryption.
-
-    Returns:
-        The handler.
-    """
-
-    async def handler(request: web.Request) -> web.Response:
-        decrypt = None
-        if config_of is not None:
-            decrypt = deferred_decryptor(lambda: decryptor_for(config_of(request)))
-        return await asic_download(request, db_of(request), decrypt)
-
-    return handler

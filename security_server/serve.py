@@ -55,20 +55,19 @@ from .admin import ServerRuntime, make_admin_app
 from .admin.supervisor import Supervisor, download_globalconf_periodically
 from .app import (
     ExchangeResources,
-    make_client_proxy_app,
-    make_server_proxy_app,
     open_resources,
     read_pin_file,
     resolve_pin,
     server_tls_context,
 )
 from .archiver import run_archiver
-from .client_tls import ClientProxyTls, open_client_tls
+from .client_tls import open_client_tls
 from .config import SecurityServerConfig
 from .db import open_database
 from .evidence import decryptor_for
 from .ocsp_peers_app import make_ocsp_peers_app
 from .ocsp_refresher import OcspRefresher
+from .proxy_listener import open_proxy_listeners
 from .workers import WorkerPool
 
 __all__ = ["run_server", "running", "serve", "serving"]
@@ -120,35 +119,17 @@ async def running(
             except JPLinkError as exc:  # the check below says whether it matters
                 _log.warning("OCSP refresh at start failed: %s", exc.message)
         tls = await server_tls_context(resources, clock())
-        sites = (
-            (make_client_proxy_app(config, resources=resources), config.client_proxy),
-            (make_server_proxy_app(config, resources=resources), config.server_proxy),
-            (make_ocsp_peers_app(config), config.ocsp_responder),
-        )
-        runners: list[web.AppRunner] = []
         tasks: list[asyncio.Task[None]] = []
         workers = config.exchange.workers
-        pool: WorkerPool | None = None
-        client_tls: ClientProxyTls | None = None
-        try:
-            for app, settings in sites:
-                runner = web.AppRunner(app, access_log=None)
-                await runner.setup()
-                runners.append(runner)
-                port = getattr(settings, "http_port", getattr(settings, "port", 0))
-                context = tls if settings is config.server_proxy else None
-                # The proxy ports are shared with the worker processes; the
-                # OCSP-for-peers port stays this process's alone.
-                shared = workers > 1 and settings is not config.ocsp_responder
-                site = web.TCPSite(
-                    runner,
-                    settings.host,
-                    port,
-                    ssl_context=context,
-                    reuse_port=shared or None,
-                )
-                await site.start()
-                _log.info("listening on %s:%s", settings.host, port)
+        async with contextlib.AsyncExitStack() as stack:
+            # OCSP for peers stays this process's alone; the proxy ports are
+            # shared with the worker processes.
+            runner = web.AppRunner(make_ocsp_peers_app(config), access_log=None)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            ocsp = config.ocsp_responder
+            await web.TCPSite(runner, ocsp.host, ocsp.port).start()
+            _log.info("listening on %s:%s", ocsp.host, ocsp.port)
             # The client proxy's HTTPS face (information systems' TLS; the
             # connection type of each client decides what it must present).
             client_tls = await open_client_tls(
@@ -157,15 +138,21 @@ async def running(
                 now=clock(),
                 refresh_seconds=max(config.exchange.serverconf_cache_seconds, 0.5),
             )
-            https = config.client_proxy.https_port
-            await web.TCPSite(
-                runners[0],
-                config.client_proxy.host,
-                https,
-                ssl_context=client_tls.context,
-                reuse_port=workers > 1 or None,
-            ).start()
-            _log.info("listening on %s:%s (TLS)", config.client_proxy.host, https)
+            stack.push_async_callback(client_tls.close)
+            await stack.enter_async_context(
+                open_proxy_listeners(
+                    config,
+                    resources,
+                    server_tls=tls,
+                    client_tls=client_tls.context,
+                    reuse_port=workers > 1,
+                )
+            )
+            cp, sp = config.client_proxy, config.server_proxy
+            _log.info(
+                "listening on %s:%s, %s:%s (TLS) and %s:%s (mutual TLS)",
+                cp.host, cp.http_port, cp.host, cp.https_port, sp.host, sp.port,
+            )  # fmt: skip
             if refresh_ocsp:
                 tasks.append(
                     asyncio.create_task(refresher.run(), name="ocsp-refresher")
@@ -178,21 +165,19 @@ async def running(
                     name="message-log-archiver",
                 )
             )
+            for task in tasks:
+                stack.push_async_callback(_cancel, task)
             if workers > 1:
                 pool = WorkerPool(config, resolve_pin(config, pin), workers - 1)
+                stack.push_async_callback(pool.stop)
                 await pool.start()
             yield resources
-        finally:
-            if pool is not None:
-                await pool.stop()
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if client_tls is not None:
-                await client_tls.close()
-            for runner in reversed(runners):
-                await runner.cleanup()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @contextlib.asynccontextmanager

@@ -34,18 +34,15 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 
-from aiohttp import web
-
 from jplink.errors import ConfigurationError
 
 from .app import (
-    make_client_proxy_app,
-    make_server_proxy_app,
     open_resources,
     server_tls_context,
 )
 from .client_tls import open_client_tls
 from .config import SecurityServerConfig
+from .proxy_listener import open_proxy_listeners
 
 __all__ = ["READY", "RESTART_SECONDS", "WorkerPool", "run_worker", "worker_sites"]
 
@@ -82,40 +79,17 @@ async def worker_sites(config: SecurityServerConfig, pin: str) -> AsyncIterator[
             now=now,
             refresh_seconds=max(config.exchange.serverconf_cache_seconds, 0.5),
         )
-        client = web.AppRunner(
-            make_client_proxy_app(config, resources=resources), access_log=None
-        )
-        server = web.AppRunner(
-            make_server_proxy_app(config, resources=resources), access_log=None
-        )
         try:
-            for runner in (client, server):
-                await runner.setup()
-            cp = config.client_proxy
-            sites = (
-                web.TCPSite(client, cp.host, cp.http_port, reuse_port=True),
-                web.TCPSite(
-                    client,
-                    cp.host,
-                    cp.https_port,
-                    ssl_context=client_tls.context,
-                    reuse_port=True,
-                ),
-                web.TCPSite(
-                    server,
-                    config.server_proxy.host,
-                    config.server_proxy.port,
-                    ssl_context=tls,
-                    reuse_port=True,
-                ),
-            )
-            for site in sites:
-                await site.start()
-            yield
+            async with open_proxy_listeners(
+                config,
+                resources,
+                server_tls=tls,
+                client_tls=client_tls.context,
+                reuse_port=True,
+            ):
+                yield
         finally:
             await client_tls.close()
-            for runner in (server, client):
-                await runner.cleanup()
 
 
 async def _worker_main(config: SecurityServerConfig) -> None:

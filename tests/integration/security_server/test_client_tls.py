@@ -18,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,15 +25,14 @@ from cryptography.x509.oid import NameOID
 
 from jplink.identifiers import ClientId
 from security_server import clients
-from security_server.app import make_client_proxy_app
 from security_server.client_tls import ClientProxyTls, open_client_tls
 from security_server.exchange_is_auth import (
     ConnectionType,
     add_is_certificate,
     set_connection_type,
 )
+from security_server.proxy_listener import client_proxy_server
 from tests.conftest import require_tool
-from tests.support.ports import free_port
 
 from .pair import Pair, fault_code, open_pair, real_now, trades_request
 
@@ -127,11 +125,10 @@ async def world(tmp_path: Path, aiohttp_server: Any) -> AsyncIterator[World]:
             now=real_now(),
         )
         await tls.refresh()
-        runner = web.AppRunner(make_client_proxy_app(a.config, resources=a.res))
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls.context).start()
+        server = client_proxy_server(a.config, a.res)
         try:
+            await server.listen("127.0.0.1", 0, ssl_context=tls.context)
+            port = server.ports[-1]
             yield World(
                 pair,
                 tls,
@@ -142,7 +139,7 @@ async def world(tmp_path: Path, aiohttp_server: Any) -> AsyncIterator[World]:
                 tmp_path,
             )
         finally:
-            await runner.cleanup()
+            await server.close()
             await tls.close()
 
 

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
@@ -44,7 +45,6 @@ from jplink.security.signature import SignedPart, sign_message
 from jplink.security.tsp import build_timestamp_request, verify_timestamp_response
 from jplink.storage import Database
 from security_server import evidence, logcrypt, messagelog_query
-from security_server.app import make_client_proxy_app
 from security_server.cli import ss
 from security_server.config import MessageLogMode
 from security_server.db import open_database
@@ -52,8 +52,10 @@ from security_server.evidence_http import find_evidence
 from security_server.messagelog import log_entry
 from security_server.messagelog_query import LogQuery, Outcome
 from security_server.models import Client, MessageLogRecord, MessageTimestamp
+from security_server.proxy_listener import client_proxy_server
 from security_server.states import LogDirection, LogSide
 from tests.conftest import require_tool
+from tests.support.http11 import session_for
 from tests.support.pki import TestPki, build_test_pki, pem
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -369,18 +371,21 @@ async def test_find_evidence_only_for_this_servers_clients(
 
 
 async def test_asic_download_over_http(
-    db: Database, world: World, aiohttp_client: Any, tmp_path: Path
+    db: Database, world: World, tmp_path: Path
 ) -> None:
     request = await world.log(db, "h-1")
     response = await world.log(db, "h-1", direction=LogDirection.RESPONSE)
     await world.stamp_batch(db, [request, response])
     unstamped = await world.log(db, "h-2")
-    # The real client-proxy app; of the shared resources /asic uses the db.
-    app = make_client_proxy_app(
-        None,  # type: ignore[arg-type]
-        resources=_Resources(db),  # type: ignore[arg-type]
-    )
-    client = await aiohttp_client(app)
+    # The real client-proxy server; of the shared resources /asic uses the db.
+    server = client_proxy_server(None, _Resources(db))  # type: ignore[arg-type]
+    async with session_for(server) as client:
+        await _check_asic_downloads(client, world, unstamped)
+
+
+async def _check_asic_downloads(
+    client: aiohttp.ClientSession, world: World, unstamped: object
+) -> None:
     base = {"xRoadInstance": "JP", "memberClass": "COM", "memberCode": "1111",
             "subsystemCode": "client"}  # fmt: skip
     resp = await client.get("/asic", params={**base, "queryId": "h-1"})

@@ -15,7 +15,6 @@ import io
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -24,7 +23,6 @@ from jplink.asic import parse_asic_container, verify_asic_container
 from jplink.storage import Database
 from security_server import audit, logcrypt, messagelog_query
 from security_server.admin import Role
-from security_server.app import make_client_proxy_app
 from security_server.config import (
     CONFIG_FILE,
     MessageLogMode,
@@ -33,6 +31,7 @@ from security_server.config import (
 )
 from security_server.db import open_database
 from security_server.models import Client, MessageLogRecord
+from security_server.proxy_listener import client_proxy_server
 from security_server.states import LogDirection
 from tests.integration.security_server.test_evidence import (
     CLIENT,
@@ -45,6 +44,7 @@ from tests.integration.security_server.test_evidence import (
     openssl_ts_verify,
     soap,
 )
+from tests.support.http11 import session_for
 
 from .conftest import Admin, ClientFactory, make_admin
 
@@ -360,16 +360,14 @@ async def test_client_proxy_asic_decrypts_encrypted_records(
     response = await world.log(logdb, "a-1", direction=LogDirection.RESPONSE)
     await encrypt_record(logdb, keystore, request)
     await world.stamp_batch(logdb, [request, response])
-    app = make_client_proxy_app(
-        config,
-        resources=_Resources(logdb, config),  # type: ignore[arg-type]
-    )
-    client: Any = await aiohttp_client(app)
+    server = client_proxy_server(config, _Resources(logdb, config))  # type: ignore[arg-type]
     params = {"queryId": "a-1", "xRoadInstance": "JP", "memberClass": "COM",
               "memberCode": "1111", "subsystemCode": "client"}  # fmt: skip
-    resp = await client.get("/asic", params=params)
-    assert resp.status == 200, await resp.text()
-    with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
+    async with session_for(server) as client:
+        resp = await client.get("/asic", params=params)
+        assert resp.status == 200, await resp.text()
+        body = await resp.read()
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
         names = sorted(zf.namelist())
         assert len(names) == 2
         for name in names:
@@ -377,11 +375,8 @@ async def test_client_proxy_asic_decrypts_encrypted_records(
             assert verified.message == soap("a-1")
     # A server without the keystore cannot export it, and says why.
     bare = config_with(tmp_path / "bare")
-    app = make_client_proxy_app(
-        bare,
-        resources=_Resources(logdb, bare),  # type: ignore[arg-type]
-    )
-    client = await aiohttp_client(app)
-    resp = await client.get("/asic", params={**params, "requestOnly": ""})
-    assert resp.status == 500
-    assert (await resp.json())["code"] == "EncryptedRecord"
+    server = client_proxy_server(bare, _Resources(logdb, bare))  # type: ignore[arg-type]
+    async with session_for(server) as client:
+        resp = await client.get("/asic", params={**params, "requestOnly": ""})
+        assert resp.status == 500
+        assert (await resp.json())["code"] == "EncryptedRecord"
