@@ -68,15 +68,27 @@ def _der(tag: int, content: bytes) -> bytes:
     return bytes([tag, 0x80 | len(size)]) + size + content
 
 
+@functools.lru_cache(maxsize=32)
+def _single_digest_frame(alg: DigestAlgorithm, size: int) -> tuple[bytes, bytes]:
+    """(before, after): ``before + digest + after`` is a DER SingleDigest.
+
+    SingleDigest ::= SEQUENCE { digest OCTET STRING, algorithm UTF8String,
+    parameters SEQUENCE {} } (X-Road DigestList). Every length in it depends
+    only on the digest's size, so the frame is built once per algorithm and
+    size; this runs for every value of every chain.
+    """
+    after = _der(0x0C, alg.value.encode()) + _der(0x30, b"")
+    whole = _der(0x30, _der(0x04, bytes(size)) + after)
+    return whole[: len(whole) - size - len(after)], after
+
+
 def _digest_list(items: Sequence[tuple[DigestAlgorithm, bytes]]) -> bytes:
     # DER SEQUENCE OF SingleDigest (X-Road DigestList.concatDigests).
-    return _der(
-        0x30,
-        b"".join(
-            _der(0x30, _der(0x04, d) + _der(0x0C, a.value.encode()) + _der(0x30, b""))
-            for a, d in items
-        ),
-    )
+    singles = []
+    for alg, digest in items:
+        before, after = _single_digest_frame(alg, len(digest))
+        singles.append(before + digest + after)
+    return _der(0x30, b"".join(singles))
 
 
 def step_digest(algorithm: DigestAlgorithm, digests: Sequence[bytes]) -> bytes:
