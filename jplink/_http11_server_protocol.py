@@ -57,11 +57,14 @@ class RequestProtocol(asyncio.Protocol):
         self._closing = False
         self._paused = False
         self._drained: asyncio.Future[None] | None = None
+        self._begun = 0  # messages begun in the read being parsed
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._reset()
 
     def _reset(self) -> None:
+        self._phase = "idle"  # or "head", "body": where the parser is
+        self._head_seen = 0  # bytes of an unfinished header section
         self._url: list[bytes] = []
         self._fields: dict[str, str] = {}
         self._field_bytes = 0
@@ -91,8 +94,11 @@ class RequestProtocol(asyncio.Protocol):
         if self._broken:
             return
         self._last = asyncio.get_running_loop().time()
+        start, self._begun = self._phase, 0
         try:
             self._parser.feed_data(data)
+            if self._phase == "head":
+                self._count_head(start, len(data))
         except Refused as exc:
             self._push(exc)
         except httptools.HttpParserUpgrade:
@@ -129,6 +135,11 @@ class RequestProtocol(asyncio.Protocol):
 
     # -- httptools callbacks (raising Refused aborts the parse)
 
+    def on_message_begin(self) -> None:
+        self._phase = "head"
+        self._head_seen = 0
+        self._begun += 1
+
     def on_url(self, url: bytes) -> None:
         self._field_bytes += len(url)
         self._check_header_size()
@@ -137,12 +148,22 @@ class RequestProtocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._field_bytes += len(name) + len(value) + 4
         self._check_header_size()
+        if self._phase == "body":
+            # A trailer field (chunked coding): RFC 9110 §6.5.1 forbids
+            # merging it into the header section; nothing here needs one.
+            return
         key = name.decode("latin-1").lower()
         text = value.decode("utf-8", "surrogateescape")
         old = self._fields.get(key)
         self._fields[key] = text if old is None else f"{old}, {text}"
 
     def on_headers_complete(self) -> None:
+        self._phase = "body"
+        parser = self._parser
+        if parser.should_upgrade() or parser.get_method() == b"CONNECT":
+            # llhttp would complete the message first and report the upgrade
+            # after: refuse before anything reaches the handler.
+            raise Refused(HTTPStatus.BAD_REQUEST, "protocol upgrades are not supported")
         length = self._fields.get("content-length")
         if (
             length is not None
@@ -185,6 +206,25 @@ class RequestProtocol(asyncio.Protocol):
         )
 
     # -- internals
+
+    def _count_head(self, start: str, size: int) -> None:
+        """Bound an unfinished header section (httptools reports a field
+        only once its line has ended, so a line that never ends would grow
+        unchecked).
+
+        The whole read counts when the section was under way before it, or
+        began with it (the only message begun in a read that started between
+        messages). A read that also finished a body is not counted: the
+        section's share of it is unknown, and it is at most one read.
+        """
+        if start == "head" and self._begun == 0:
+            self._head_seen += size
+        elif start == "idle" and self._begun == 1:
+            self._head_seen = size
+        if self._head_seen > self._limits.max_header_bytes:
+            raise Refused(
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "header section too large"
+            )
 
     def _check_header_size(self) -> None:
         if self._field_bytes > self._limits.max_header_bytes:
