@@ -8,7 +8,6 @@ Python ``ssl`` clients (and ``curl``) with or without their own certificate.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ssl
 import subprocess
 from collections.abc import AsyncIterator
@@ -19,9 +18,6 @@ from typing import Any
 import aiohttp
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from jplink.identifiers import ClientId
 from security_server import clients
@@ -33,6 +29,7 @@ from security_server.exchange_is_auth import (
 )
 from security_server.proxy_listener import client_proxy_server
 from tests.conftest import require_tool
+from tests.support.tls import ClientIdentity, client_identity
 
 from .pair import Pair, fault_code, open_pair, real_now, trades_request
 
@@ -40,40 +37,11 @@ SSL_FAULT = "Server.ClientProxy.SslAuthenticationFailed"
 XML = {"Content-Type": "text/xml; charset=UTF-8"}
 
 
-@dataclass
-class IsCert:
-    """An information system's self-signed TLS certificate and key files."""
-
-    cert: x509.Certificate
-    cert_file: Path
-    key_file: Path
+IsCert = ClientIdentity
 
 
 def make_is_cert(directory: Path, name: str) -> IsCert:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = real_now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
-    return IsCert(cert, cert_file, key_file)
+    return client_identity(directory, name)
 
 
 @dataclass

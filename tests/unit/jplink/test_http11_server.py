@@ -8,7 +8,6 @@ wire, not through the server's own code.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import re
 import shutil
@@ -22,15 +21,12 @@ from types import SimpleNamespace
 
 import aiohttp
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jplink.http11_server import Http11Server, HttpReply, HttpRequest, ServerLimits
-from tests.support.tls import loopback_tls
+from tests.support.tls import client_identity, loopback_tls
 
 TIMEOUT = 5.0
 DATE = re.compile(
@@ -882,41 +878,13 @@ async def test_close_aborts_requests_after_the_grace_period(net: Net) -> None:
 # -- TLS
 
 
-def _client_identity(directory: Path) -> tuple[Path, Path, bytes]:
-    """A self-signed client certificate: (certificate file, key file, DER)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test client")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "client.pem", directory / "client.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file, cert.public_bytes(serialization.Encoding.DER)
-
-
 async def test_tls_with_and_without_a_client_certificate(
     net: Net, tmp_path: Path
 ) -> None:
     (tmp_path / "server").mkdir()
     tls = loopback_tls(tmp_path / "server")
-    cert_file, key_file, client_der = _client_identity(tmp_path)
+    client = client_identity(tmp_path, "test-client", client_auth_usage=True)
+    cert_file, key_file, client_der = client.cert_file, client.key_file, client.der
     server_ctx = tls.server
     server_ctx.verify_mode = ssl.CERT_OPTIONAL
     server_ctx.load_verify_locations(cafile=str(cert_file))
