@@ -431,6 +431,16 @@ async def test_expect_100_continue_with_curl(net: Net) -> None:
     assert [r.body for r in rec.requests] == [b"abc"]
 
 
+async def _refused(conn: Conn, rec: Recorder, status: int) -> None:
+    """The answer is ``status`` with ``Connection: close``, the server closes,
+    and the handler never ran."""
+    answer = await conn.answer()
+    assert answer.status == status
+    assert answer.one("connection") == "close"
+    await conn.closed_by_server()
+    assert rec.requests == []
+
+
 async def test_unknown_expectation_gets_417_and_close(net: Net) -> None:
     rec = Recorder()
     _, port = await net.serve(rec)
@@ -439,11 +449,7 @@ async def test_unknown_expectation_gets_417_and_close(net: Net) -> None:
         b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: something-else\r\n"
         b"Content-Length: 3\r\n\r\n"
     )
-    answer = await conn.answer()
-    assert answer.status == 417
-    assert answer.one("connection") == "close"
-    await conn.closed_by_server()
-    assert rec.requests == []
+    await _refused(conn, rec, 417)
 
 
 async def test_no_100_continue_before_a_413(net: Net) -> None:
@@ -610,11 +616,7 @@ async def test_chunked_body_over_the_limit(net: Net) -> None:
         b"POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"32\r\n" + b"a" * 50 + b"\r\n" + b"33\r\n" + b"b" * 51 + b"\r\n0\r\n\r\n"
     )
-    answer = await conn.answer()
-    assert answer.status == 413
-    assert answer.one("connection") == "close"
-    await conn.closed_by_server()
-    assert rec.requests == []
+    await _refused(conn, rec, 413)
 
 
 async def test_header_section_over_the_limit(net: Net) -> None:
