@@ -275,7 +275,13 @@ class RequestProtocol(asyncio.Protocol):
                     self._close()
                     return
                 if self._drained is not None:
-                    await self._drained
+                    # A client that stops reading its answers holds the
+                    # connection no longer than an idle one.
+                    try:
+                        await asyncio.wait_for(self._drained, self._limits.idle_seconds)
+                    except TimeoutError:
+                        self.abort()
+                        return
         finally:
             self._task = None
             self._last = asyncio.get_running_loop().time()

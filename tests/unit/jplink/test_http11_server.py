@@ -997,3 +997,19 @@ def test_requests_split_anywhere_are_read_the_same(
         assert (answers[1].status, answers[1].body) == (200, b"echo:")
     else:
         assert len(requests) == 1
+
+
+async def test_a_client_that_stops_reading_is_dropped_after_the_idle_time(
+    net: Net,
+) -> None:
+    body = b"z" * (32 << 20)  # far more than the socket buffers hold
+
+    async def large(request: HttpRequest) -> HttpReply:
+        return HttpReply(200, body)
+
+    _, port = await net.serve(large, idle_seconds=0.3)
+    conn = await net.connect(port)
+    await conn.send(_get("/large"))
+    await asyncio.sleep(1.0)  # reads nothing while the server waits to write
+    received = await conn.rest()  # ends: the server gave the connection up
+    assert 0 < len(received) < len(body)
