@@ -1,11 +1,10 @@
-"""One server HTTP/1.1 connection: read requests, answer them in order.
+"""One server HTTP/1.1 connection: answer its requests in order.
 
-Used by :class:`jplink.http11_server.Http11Server`. httptools (llhttp)
-parses the requests, including chunked bodies; this class enforces the
-limits, answers ``Expect: 100-continue``, runs the handler for one request
-at a time (pipelined requests wait their turn, answers keep their order),
-and closes the connection when HTTP says so, after an error, or when it has
-been idle too long.
+Used by :class:`jplink.http11_server.Http11Server`. Requests are read by
+:class:`~jplink._http11_server_reader.RequestReader`; this class runs the
+handler for one request at a time (pipelined requests wait their turn,
+answers keep their order), writes the answers, and closes the connection
+when HTTP says so, after an error, or when it has been idle too long.
 """
 
 from __future__ import annotations
@@ -16,11 +15,9 @@ from collections import deque
 from http import HTTPStatus
 from typing import cast
 
-import httptools
-
+from ._http11_server_reader import Item, RequestReader
 from ._http11_server_types import (
     Handler,
-    HttpRequest,
     Refused,
     ServerLimits,
     response_head,
@@ -35,41 +32,25 @@ _log = logging.getLogger(__name__)
 #: pauses.
 MAX_QUEUED = 16
 
-_Item = tuple[HttpRequest, bool, bool] | Refused
 
-
-class RequestProtocol(asyncio.Protocol):
+class RequestProtocol(RequestReader, asyncio.Protocol):
     """A server connection answering one request at a time, in order."""
 
     def __init__(
         self, handler: Handler, limits: ServerLimits, tracker: set[RequestProtocol]
     ) -> None:
+        super().__init__(limits)
         self._handler = handler
-        self._limits = limits
         self._tracker = tracker
-        self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
-        self._tls = False
-        self._peer: bytes | None = None
-        self._queue: deque[_Item] = deque()
+        self._queue: deque[Item] = deque()
         self._task: asyncio.Task[None] | None = None
         self._broken = False  # nothing more is parsed
         self._closing = False
         self._paused = False
         self._drained: asyncio.Future[None] | None = None
-        self._begun = 0  # messages begun in the read being parsed
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        self._reset()
-
-    def _reset(self) -> None:
-        self._phase = "idle"  # or "head", "body": where the parser is
-        self._head_seen = 0  # bytes of an unfinished header section
-        self._url: list[bytes] = []
-        self._fields: dict[str, str] = {}
-        self._field_bytes = 0
-        self._body: list[bytes] = []
-        self._size = 0
 
     @property
     def busy(self) -> bool:
@@ -94,25 +75,7 @@ class RequestProtocol(asyncio.Protocol):
         if self._broken:
             return
         self._last = asyncio.get_running_loop().time()
-        start, self._begun = self._phase, 0
-        try:
-            self._parser.feed_data(data)
-            if self._phase == "head":
-                self._count_head(start, len(data))
-        except Refused as exc:
-            self._push(exc)
-        except httptools.HttpParserUpgrade:
-            self._push(
-                Refused(HTTPStatus.BAD_REQUEST, "protocol upgrades are not supported")
-            )
-        except httptools.HttpParserError as exc:
-            cause = exc.__context__
-            if isinstance(cause, Refused):  # raised in a callback
-                self._push(cause)
-            else:
-                self._push(
-                    Refused(HTTPStatus.BAD_REQUEST, f"invalid HTTP request: {exc}")
-                )
+        self._feed(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         # A handler under way finishes (the exchange is logged); its answer
@@ -133,106 +96,14 @@ class RequestProtocol(asyncio.Protocol):
         if drained is not None and not drained.done():
             drained.set_result(None)
 
-    # -- httptools callbacks (raising Refused aborts the parse)
+    def _send_continue(self) -> None:
+        # Not while an earlier answer is pending: the interim answer would
+        # arrive before it (the client sends the body after a wait anyway,
+        # RFC 9110 §10.1.1).
+        if not self.busy and self._transport is not None:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def on_message_begin(self) -> None:
-        self._phase = "head"
-        self._head_seen = 0
-        self._begun += 1
-
-    def on_url(self, url: bytes) -> None:
-        self._field_bytes += len(url)
-        self._check_header_size()
-        self._url.append(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._field_bytes += len(name) + len(value) + 4
-        self._check_header_size()
-        if self._phase == "body":
-            # A trailer field (chunked coding): RFC 9110 §6.5.1 forbids
-            # merging it into the header section; nothing here needs one.
-            return
-        key = name.decode("latin-1").lower()
-        text = value.decode("utf-8", "surrogateescape")
-        old = self._fields.get(key)
-        self._fields[key] = text if old is None else f"{old}, {text}"
-
-    def on_headers_complete(self) -> None:
-        self._phase = "body"
-        parser = self._parser
-        if parser.should_upgrade() or parser.get_method() == b"CONNECT":
-            # llhttp would complete the message first and report the upgrade
-            # after: refuse before anything reaches the handler.
-            raise Refused(HTTPStatus.BAD_REQUEST, "protocol upgrades are not supported")
-        length = self._fields.get("content-length")
-        if (
-            length is not None
-            and length.isdigit()
-            and int(length) > self._limits.max_body
-        ):
-            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
-        expect = self._fields.get("expect")
-        if expect is not None:
-            # RFC 9110 §10.1.1: 100-continue is the only expectation defined;
-            # a server answers any other with 417.
-            if expect.lower() != "100-continue":
-                raise Refused(HTTPStatus.EXPECTATION_FAILED, "unknown expectation")
-            # Not while an earlier answer is pending: the interim answer
-            # would arrive before it (the client sends the body after a
-            # wait anyway, RFC 9110 §10.1.1).
-            http11 = self._parser.get_http_version() == "1.1"
-            if http11 and not self.busy and self._transport is not None:
-                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-
-    def on_body(self, body: bytes) -> None:
-        self._size += len(body)
-        if self._size > self._limits.max_body:
-            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
-        self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        parser = self._parser
-        request = HttpRequest(
-            method=parser.get_method().decode("ascii", "replace"),
-            target=b"".join(self._url).decode("latin-1"),
-            headers=self._fields,
-            body=b"".join(self._body),
-            tls=self._tls,
-            peer_cert_der=self._peer,
-        )
-        self._reset()
-        self._push(
-            (request, parser.should_keep_alive(), parser.get_http_version() == "1.0")
-        )
-
-    # -- internals
-
-    def _count_head(self, start: str, size: int) -> None:
-        """Bound an unfinished header section (httptools reports a field
-        only once its line has ended, so a line that never ends would grow
-        unchecked).
-
-        The whole read counts when the section was under way before it, or
-        began with it (the only message begun in a read that started between
-        messages). A read that also finished a body is not counted: the
-        section's share of it is unknown, and it is at most one read.
-        """
-        if start == "head" and self._begun == 0:
-            self._head_seen += size
-        elif start == "idle" and self._begun == 1:
-            self._head_seen = size
-        if self._head_seen > self._limits.max_header_bytes:
-            raise Refused(
-                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "header section too large"
-            )
-
-    def _check_header_size(self) -> None:
-        if self._field_bytes > self._limits.max_header_bytes:
-            raise Refused(
-                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "header section too large"
-            )
-
-    def _push(self, item: _Item) -> None:
+    def _push(self, item: Item) -> None:
         if isinstance(item, Refused):
             self._broken = True  # the framing can no longer be trusted
         self._queue.append(item)
