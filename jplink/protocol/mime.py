@@ -49,6 +49,8 @@ _CONTENT_TYPE_MEMO = 512
 _PARAM_NAME = re.compile(rf"\s*;\s*({_TCHARS})\s*=\s*")
 _TOKEN = re.compile(_TCHARS)
 _HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Header names that matched _HEADER_NAME (plain str only, at most 256).
+_GOOD_NAMES: set[str] = set()
 _LINE_BREAK = re.compile(rb"\r?\n")
 _EMPTY_LINE = re.compile(rb"\r?\n\r?\n")
 # RFC 2046 §5.1.1: boundary is 1..70 characters from bchars.
@@ -180,8 +182,11 @@ class MimePart:
         """
         pairs = tuple(headers)
         for name, value in pairs:
-            if not _HEADER_NAME.fullmatch(name.encode("ascii", "replace")):
-                raise ValueError(f"invalid header name {name!r}")
+            if name not in _GOOD_NAMES:
+                if not _HEADER_NAME.fullmatch(name.encode("ascii", "replace")):
+                    raise ValueError(f"invalid header name {name!r}")
+                if type(name) is str and len(_GOOD_NAMES) < 256:  # a few recur
+                    _GOOD_NAMES.add(name)
             if "\r" in value or "\n" in value:
                 raise ValueError(f"header {name} has a line break")
         raw = b"\r\n".join(f"{n}: {v}".encode() for n, v in pairs)
@@ -190,7 +195,10 @@ class MimePart:
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or ``None``."""
         wanted = name.lower()
-        return next((v for n, v in self.headers if n.lower() == wanted), None)
+        for key, value in self.headers:  # (a loop: this runs per part, often)
+            if key.lower() == wanted:
+                return value
+        return None
 
     @property
     def content_type(self) -> ContentType:
