@@ -35,7 +35,6 @@ from .xades import SIGNED_PROPERTIES_TYPE, build_qualifying_properties
 __all__ = [
     "XML_DECLARATION",
     "SignatureTree",
-    "build_signature_document",
     "check_key",
     "finish_document",
     "serialize_document",
@@ -173,10 +172,20 @@ def signature_tree(
     policy: SignaturePolicy,
 ) -> SignatureTree:
     """Build the document tree: everything but the SignedProperties digest and
-    the signature value (arguments as for :func:`build_signature_document`).
+    the signature value (:func:`finish_document` adds them and serialises).
+
+    This is the reference builder: a signature template is kept only when it
+    reproduces these bytes.
+
+    Args:
+        parts: the parts in order, one reference each; URIs must be unique.
+        key, cert, ocsp_responses, extra_certificates, signing_time, policy:
+            as for :func:`jplink.security.signature.sign_message`.
 
     Raises:
-        ValueError, TypeError: as :func:`build_signature_document`.
+        ValueError: no parts, duplicate URIs, a naive time, or a key that
+            does not match ``cert``.
+        TypeError: an unsupported key type.
     """
     check_key(key, cert, signing_time)
     if not parts:
@@ -240,40 +249,3 @@ def serialize_document(tree: SignatureTree, raw: bytes) -> bytes:
     return XML_DECLARATION + etree.tostring(
         tree.root, encoding="UTF-8", xml_declaration=False
     )
-
-
-def build_signature_document(
-    parts: Sequence[SignedPart],
-    *,
-    key: SigningKey,
-    cert: x509.Certificate,
-    ocsp_responses: Sequence[bytes],
-    extra_certificates: Sequence[x509.Certificate],
-    signing_time: dt.datetime,
-    policy: SignaturePolicy,
-) -> bytes:
-    """Sign ``parts`` directly (one reference each) and serialise the document.
-
-    Args:
-        parts: the parts in order; their URIs must be unique.
-        key, cert, ocsp_responses, extra_certificates, signing_time, policy:
-            as for :func:`jplink.security.signature.sign_message`.
-
-    Returns:
-        The ``asic:XAdESSignatures`` document bytes.
-
-    Raises:
-        ValueError: no parts, duplicate URIs, a naive time, or a key that
-            does not match ``cert``.
-        TypeError: an unsupported key type.
-    """
-    tree = signature_tree(
-        parts,
-        key=key,
-        cert=cert,
-        ocsp_responses=ocsp_responses,
-        extra_certificates=extra_certificates,
-        signing_time=signing_time,
-        policy=policy,
-    )
-    return finish_document(tree, key)

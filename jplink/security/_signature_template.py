@@ -201,10 +201,10 @@ def signature_document(
     policy: SignaturePolicy,
 ) -> bytes:
     """The signature document for ``parts``, byte for byte what
-    :func:`~._signature_build.build_signature_document` makes.
+    :func:`~._signature_build.signature_tree` and ``finish_document`` make.
 
     Raises:
-        ValueError, TypeError: as ``build_signature_document``.
+        ValueError, TypeError: as ``signature_tree``.
     """
 
     def tree(part_list: Sequence[SignedPart]) -> SignatureTree:

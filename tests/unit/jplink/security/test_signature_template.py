@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jplink.security._signature_build import build_signature_document
+from jplink.security._signature_build import finish_document, signature_tree
 from jplink.security._signature_model import DEFAULT_POLICY, SignedPart
 from jplink.security._signature_template import _TEMPLATES, _shape, signature_document
 from jplink.security.signature import verify_signature
@@ -29,7 +29,8 @@ def _both(parts, key, cert, when, ocsp=OCSP, extra=()):
         "signing_time": when,
         "policy": DEFAULT_POLICY,
     }
-    return signature_document(parts, **args), build_signature_document(parts, **args)
+    reference = finish_document(signature_tree(parts, **args), key)
+    return signature_document(parts, **args), reference
 
 
 @settings(
