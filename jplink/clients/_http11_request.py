@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from jplink.protocol.mime import TOKEN
+
 __all__ = ["Endpoint", "endpoint", "request_head", "tls_context"]
 
 #: Header fields the pool writes itself (RFC 9110 §7.6.1 connection-specific
@@ -27,7 +29,6 @@ _OWN_FIELDS = frozenset(
         "upgrade",
     }
 )
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 
 
@@ -98,7 +99,7 @@ def request_head(ep: Endpoint, headers: Mapping[str, str], length: int) -> bytes
     if ep.authorization is not None:
         lines.append(f"Authorization: {ep.authorization}")
     for name, value in headers.items():
-        if name.lower() in _OWN_FIELDS or not _TOKEN.fullmatch(name):
+        if name.lower() in _OWN_FIELDS or not TOKEN.fullmatch(name):
             raise ValueError(f"Header field {name!r} cannot be set")
         if _BAD_VALUE.search(value):  # no header injection (RFC 9110 §5.5)
             raise ValueError(f"Header field {name!r} has a line break or NUL")

@@ -25,6 +25,7 @@ from ..errors import MalformedMessage
 
 __all__ = [
     "DEFAULT_MAX_PARTS",
+    "TOKEN",
     "ContentType",
     "MimePart",
     "build_multipart",
@@ -47,9 +48,10 @@ _MEDIA_TYPE = re.compile(rf"\s*({_TCHARS})/({_TCHARS}(?:/{_TCHARS})*)\s*")
 _CONTENT_TYPE_MEMO = 512
 
 _PARAM_NAME = re.compile(rf"\s*;\s*({_TCHARS})\s*=\s*")
-_TOKEN = re.compile(_TCHARS)
-_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-#: Header names that matched _HEADER_NAME (plain str only, at most 256).
+#: An RFC 9110 §5.6.2 token: a header field name, a media type's parts.
+TOKEN = re.compile(_TCHARS)
+_HEADER_NAME = re.compile(_TCHARS.encode())  # the same, in a raw header block
+#: Header names that are tokens (plain str only, at most 256).
 _GOOD_NAMES: set[str] = set()
 _LINE_BREAK = re.compile(rb"\r?\n")
 _EMPTY_LINE = re.compile(rb"\r?\n\r?\n")
@@ -86,7 +88,7 @@ class ContentType:
     def __str__(self) -> str:
         out = self.media_type
         for name, value in self.params:
-            quoted = _TOKEN.fullmatch(value) is None
+            quoted = TOKEN.fullmatch(value) is None
             out += f'; {name}="{value}"' if quoted else f"; {name}={value}"
         return out
 
@@ -146,7 +148,7 @@ def parse_content_type(value: str) -> ContentType:
         if pos < len(value) and value[pos] in "\"'":
             param_value, pos = _quoted(value, pos)
         else:
-            tm = _TOKEN.match(value, pos)
+            tm = TOKEN.match(value, pos)
             if tm is None:
                 raise _error(f"Malformed value of parameter {name} in {value!r}")
             param_value, pos = tm.group(0), tm.end()
@@ -183,7 +185,7 @@ class MimePart:
         pairs = tuple(headers)
         for name, value in pairs:
             if name not in _GOOD_NAMES:
-                if not _HEADER_NAME.fullmatch(name.encode("ascii", "replace")):
+                if not TOKEN.fullmatch(name):
                     raise ValueError(f"invalid header name {name!r}")
                 if type(name) is str and len(_GOOD_NAMES) < 256:  # a few recur
                     _GOOD_NAMES.add(name)
