@@ -21,7 +21,6 @@ and is logged; nothing half-built is ever served.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections import OrderedDict
@@ -32,6 +31,7 @@ from aiohttp import web
 
 from jplink.errors import JPLinkError
 from jplink.storage import Database
+from jplink.tasks import cancel_and_wait
 
 from .appkeys import CLOCK, CONFIG
 from .confgen.build import CONF_VERSION, GeneratedConfiguration
@@ -200,9 +200,7 @@ async def _refresh(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         await db.dispose()
 
 

@@ -22,6 +22,7 @@ from jplink.clients.http11 import Http11Pool
 from jplink.errors import ConfigurationError
 from jplink.security.tls import server_ssl_context
 from jplink.storage import Database
+from jplink.tasks import cancel_and_wait
 
 from .certstatus import CertificateStatus
 from .client_proxy import ClientProxy
@@ -98,12 +99,6 @@ def resolve_pin(config: SecurityServerConfig, pin: str | None) -> str:
     return read_pin_file(config.exchange.pin_file)
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 @contextlib.asynccontextmanager
 async def open_resources(
     config: SecurityServerConfig,
@@ -164,7 +159,7 @@ async def open_resources(
             )
             await health.refresh()
             stack.push_async_callback(
-                _cancel, asyncio.create_task(health.run(), name="log-health")
+                cancel_and_wait, asyncio.create_task(health.run(), name="log-health")
             )
             log = open_message_log_writer(db, config.message_log, health=health)
         else:

@@ -22,7 +22,6 @@ database (``sni_callback``, which OpenSSL calls for every ClientHello).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -41,6 +40,7 @@ from sqlalchemy import select
 
 from jplink.errors import ConfigurationError, InvalidRequest, StorageError
 from jplink.storage import Database
+from jplink.tasks import cancel_and_wait
 
 from .models import ClientIsCertificate
 
@@ -242,11 +242,8 @@ class ClientProxyTls:
 
     async def close(self) -> None:
         """Stop the background refresh."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
 
 async def open_client_tls(

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -58,6 +57,7 @@ from jplink.protocol.transport import TransportMessage
 from jplink.security.certs import certificate_der
 from jplink.security.signature import VerifiedSignature
 from jplink.storage import Database
+from jplink.tasks import cancel_and_wait
 
 from ._messagelog_sqlite import SqliteSink, sqlite_file
 from .config import MessageLogMode, MessageLogSettings
@@ -449,10 +449,7 @@ class MessageLogWriter:
             and (self._busy or not self._queue.empty())
         ):
             await asyncio.sleep(0.01)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._sqlite is not None:
             await self._sqlite.close()
 

@@ -18,7 +18,6 @@ nothing, so the last good response stays until it goes stale, and then
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import itertools
 import logging
@@ -36,6 +35,7 @@ from jplink.errors import JPLinkError, OcspUnknownStatus, RevokedCertificate
 from jplink.globalconf import SharedParameters
 from jplink.security.ocsp import build_ocsp_request, verify_ocsp_response
 from jplink.storage import Database
+from jplink.tasks import cancel_and_wait
 
 from .certstatus import ConfProvider
 from .config import SecurityServerConfig
@@ -287,9 +287,7 @@ class OcspRefresher:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
 
 def _failed(cert: x509.Certificate, error: str) -> FetchOutcome:

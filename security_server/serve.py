@@ -50,6 +50,7 @@ import uvloop
 from aiohttp import web
 
 from jplink.errors import JPLinkError
+from jplink.tasks import cancel_and_wait
 
 from .admin import ServerRuntime, make_admin_app
 from .admin.supervisor import Supervisor, download_globalconf_periodically
@@ -166,18 +167,12 @@ async def running(
                 )
             )
             for task in tasks:
-                stack.push_async_callback(_cancel, task)
+                stack.push_async_callback(cancel_and_wait, task)
             if workers > 1:
                 pool = WorkerPool(config, resolve_pin(config, pin), workers - 1)
                 stack.push_async_callback(pool.stop)
                 await pool.start()
             yield resources
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 @contextlib.asynccontextmanager
@@ -242,19 +237,14 @@ async def serving(
             )
         yield runtime
     finally:
-        if downloads is not None:
-            downloads.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await downloads
+        await cancel_and_wait(downloads)
         supervisor.stopping = True
         runtime.poke()
         if task is not None:
             try:
                 await asyncio.wait_for(task, 30)
             except (TimeoutError, asyncio.CancelledError):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
         await runner.cleanup()
         await db.dispose()
 

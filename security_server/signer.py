@@ -17,7 +17,6 @@ fails (fail closed, ``CannotCreateSignature`` or the service's own code).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from jplink.security.signature import (
     sign_batch,
     sign_message,
 )
+from jplink.tasks import cancel_and_wait
 
 from .exchange_ports import SigningMaterialSource
 
@@ -194,10 +194,7 @@ class BatchSigner:
         """Stop the workers; waiting callers get ``CannotCreateSignature``."""
         self._closed = True
         for queue in self._queues.values():
-            if queue.task is not None:
-                queue.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await queue.task
+            await cancel_and_wait(queue.task)
             while not queue.jobs.empty():
                 job = queue.jobs.get_nowait()
                 if not job.future.done():

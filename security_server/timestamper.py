@@ -41,6 +41,7 @@ from jplink.security.tsp import (
     verify_timestamp_response,
 )
 from jplink.storage import Database
+from jplink.tasks import cancel_and_wait
 
 from .audit import aware
 from .config import SecurityServerConfig
@@ -390,6 +391,4 @@ async def running_timestamper(
     try:
         yield stamper
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)

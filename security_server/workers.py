@@ -35,6 +35,7 @@ import sys
 from collections.abc import AsyncIterator
 
 from jplink.errors import ConfigurationError
+from jplink.tasks import cancel_and_wait
 
 from .app import (
     open_resources,
@@ -214,9 +215,7 @@ class WorkerPool:
         """Stop every worker (stdin closed, then SIGTERM, then SIGKILL)."""
         self._stopping = True
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         await asyncio.gather(*(_end(p) for p in self._procs if p is not None))
 
 
