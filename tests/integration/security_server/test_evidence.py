@@ -55,7 +55,7 @@ from security_server.models import Client, MessageLogRecord, MessageTimestamp
 from security_server.proxy_listener import client_proxy_server
 from security_server.states import LogDirection, LogSide
 from tests.conftest import require_tool
-from tests.support.http11 import session_for
+from tests.support.http11 import listening
 from tests.support.pki import TestPki, build_test_pki, pem
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -379,8 +379,24 @@ async def test_asic_download_over_http(
     unstamped = await world.log(db, "h-2")
     # The real client-proxy server; of the shared resources /asic uses the db.
     server = client_proxy_server(None, _Resources(db))  # type: ignore[arg-type]
-    async with session_for(server) as client:
-        await _check_asic_downloads(client, world, unstamped)
+    async with listening(server) as port:
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession(base_url=base) as client:
+            await _check_asic_downloads(client, world, unstamped)
+        # And with curl, as an auditor would fetch it.
+        out = tmp_path / "h-1.asice"
+        query = "xRoadInstance=JP&memberClass=COM&memberCode=1111"
+        query += "&subsystemCode=client&queryId=h-1&requestOnly&unique"
+        done = await asyncio.create_subprocess_exec(
+            require_tool("curl"), "-s", "-f", "-o", str(out), "-D", "-",
+            f"{base}/asic?{query}", stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        head, _ = await done.communicate()
+    assert done.returncode == 0, head
+    assert b"application/vnd.etsi.asic-e+zip" in head
+    assert b'filename="h-1-request-' in head
+    verified = verify_asic_container(out.read_bytes(), trust=world.trust)
+    assert verified.message == soap("h-1")
 
 
 async def _check_asic_downloads(
