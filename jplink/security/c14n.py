@@ -262,9 +262,14 @@ def canonicalize(
 
     Returns:
         The canonical octets.
+
+    Raises:
+        MalformedMessage: code ``MalformedSignature`` when the subset has no
+            canonical form, e.g. a relative namespace URI (C14N 1.0 makes
+            processors fail on those rather than guess a base URI).
     """
-    return bytes(
-        etree.tostring(
+    try:
+        octets = etree.tostring(
             element,
             method="c14n",
             exclusive=method.exclusive,
@@ -275,7 +280,12 @@ def canonicalize(
                 else None
             ),
         )
-    )
+    except etree.C14NError:
+        raise MalformedMessage(
+            "Signed XML cannot be canonicalised (C14N failed)",
+            code=MALFORMED_SIGNATURE,
+        ) from None
+    return bytes(octets)
 
 
 def b64encode_wrapped(data: bytes) -> str:

@@ -165,6 +165,18 @@ def test_requires_non_repudiation():
     verify_signature(doc, parts={"/message.xml": MESSAGE + b"0"}, policy=relaxed)
 
 
+def test_relative_namespace_uri_is_a_malformed_signature(rsa_signer):
+    # C14N 1.0 has no canonical form for a relative namespace URI; lxml
+    # raises C14NError, which must reach the peer as MalformedSignature.
+    key, cert = rsa_signer
+    doc = sign_message(_parts(0), key=key, cert=cert, signing_time=SIGNING_TIME)
+    bad = doc.replace(b'xmlns:xsi="http://', b'xmlns:xsi="#ttp://', 1)
+    assert bad != doc
+    with pytest.raises(MalformedMessage) as caught:
+        verify_signature(bad, parts={"/message.xml": MESSAGE + b"0"})
+    assert caught.value.code == "MalformedSignature"
+
+
 def test_signing_misuse_is_a_value_error(rsa_signer, ec_signer):
     key, cert = rsa_signer
     with pytest.raises(ValueError):
