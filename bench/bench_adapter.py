@@ -279,7 +279,7 @@ def report(label: str, latencies: list[float], duration: float) -> float:
 
 
 async def run_all(port: int, db: Path, duration: float) -> None:
-    one = SERVICES["itemById"]["code"]
+    one = str(SERVICES["itemById"]["code"])
     rates: dict[tuple[str, int], float] = {}
     soap = lambda n: soap_request(one, "id", n % ROWS + 1, n)  # noqa: E731
     rest = lambda n: rest_request(one, "id", n % ROWS + 1, n)  # noqa: E731
@@ -305,11 +305,19 @@ async def run_all(port: int, db: Path, duration: float) -> None:
                     f"overhead ratio {name} vs {base_name:<8} {clients:>2} client(s): "
                     f"direct/adapter calls/s = {base / rates[(name, clients)]:.2f}"
                 )
-    big = SERVICES["firstItems"]["code"]
+    big = str(SERVICES["firstItems"]["code"])
     streamed = await check_streamed(port, soap_request(big, "upTo", 1000, 0))
     print(f"1 000-row SOAP response: {streamed}")
-    for name, maker in (("SOAP", soap_request), ("REST", rest_request)):
-        lat = await drive(port, lambda n, m=maker: m(big, "upTo", 1000, n), 1, duration)
+    makers: tuple[tuple[str, Callable[[str, str, int, int], bytes]], ...] = (
+        ("SOAP", soap_request),
+        ("REST", rest_request),
+    )
+    for name, maker in makers:
+
+        def make(n: int, m: Callable[[str, str, int, int], bytes] = maker) -> bytes:
+            return m(big, "upTo", 1000, n)
+
+        lat = await drive(port, make, 1, duration)
         report(f"{name} 1 000-row result, 1 client", lat, duration)
 
 

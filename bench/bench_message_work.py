@@ -5,7 +5,8 @@ exchange benchmark's members): for each step, the path the servers take and
 the general path it stands in for, and their ratio.
 
 - ``sign lone message``: a single-part signature document filled into the
-  signer's template vs built as a tree (``build_signature_document``).
+  signer's template vs built as a tree (``signature_tree`` then
+  ``finish_document``).
 - ``verify lone message``: a document recognised by its shape vs the full
   verifier.
 - ``insert requestHash``: straight after ``id`` vs the header scan with the
@@ -32,7 +33,7 @@ from cryptography.x509.oid import NameOID
 from jplink.ns import NS_SOAP_ENV, NS_XROAD
 from jplink.protocol import request_hash
 from jplink.protocol.headers import REQUEST_HASH_SHA512
-from jplink.security._signature_build import build_signature_document
+from jplink.security._signature_build import finish_document, signature_tree
 from jplink.security.signature import (
     DEFAULT_POLICY,
     SignatureShapes,
@@ -121,7 +122,10 @@ def main() -> None:
             lambda: sign_message(
                 parts, key=key, cert=cert, ocsp_responses=OCSP, signing_time=NOW
             ),
-            lambda: build_signature_document(parts, **args),  # type: ignore[arg-type]
+            lambda: finish_document(
+                signature_tree(parts, **args),  # type: ignore[arg-type]
+                key,
+            ),
         ),
         (
             "verify lone message",
