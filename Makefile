@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint format demo demo-down bench clean
+.PHONY: venv test test-fast fuzz lint format demo demo-down bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,19 @@ venv: $(STAMP)
 # The whole suite: unit, property, integration (SQLite and a throw-away
 # PostgreSQL started by the suite), interop with openssl, end to end.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --hypothesis-profile=repeatable
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not postgres"
+
+# The property (Hypothesis) tests with fresh random examples, ROUNDS times
+# (each round draws new ones): where new failures are looked for.
+ROUNDS ?= 5
+fuzz: $(STAMP)
+	for i in $$(seq $(ROUNDS)); do \
+	  $(BIN)/python -m pytest -q -n 2 -m hypothesis -p no:cacheprovider \
+	    --hypothesis-profile=explore || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

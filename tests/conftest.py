@@ -8,8 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.postgres import PostgresServer, find_pg_bin, running_postgres
+
+# `make test` (and so CI) runs the property tests on a fixed sequence of
+# examples: a gate that passes or fails the same way on every run of the same
+# commit. `make fuzz` explores with fresh random examples, where new failures
+# are looked for; a failure found there gets a fix and a plain regression test
+# (as the relative-namespace case in test_signature_roundtrip.py).
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
 
 #: Real X-Road test data lives beside the repository, never inside it.
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "xroad" / "vectors"
