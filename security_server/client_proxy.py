@@ -40,7 +40,8 @@ from .exchange import (
 from .exchange_access import ServerConfView
 from .exchange_is_auth import PLAIN, IsAuthView, IsChannel
 from .exchange_ports import CertStatusPort, ConfProvider
-from .messagelog import LogEntry, MessageLogWriter, entry_for, received_entry
+from .messagelog import MessageLogWriter
+from .messagelog_entry import LogEntry, entry_for, received_entry
 from .peer_client import PeerTransport
 from .signer import BatchSigner
 from .states import LogDirection, LogSide

@@ -58,7 +58,8 @@ from .exchange import (
 )
 from .exchange_access import ServerConfView, ServiceTarget
 from .exchange_ports import CertStatusPort, ConfProvider
-from .messagelog import MessageLogWriter, entry_for, received_entry
+from .messagelog import MessageLogWriter
+from .messagelog_entry import entry_for, received_entry
 from .signer import BatchSigner
 from .states import LogDirection, LogSide
 
