@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -154,10 +155,12 @@ async def test_sqlite_batch_is_one_call_in_the_writer_thread(
     calls: list[int] = []
     real = _messagelog_sqlite.SqliteSink._insert_sync
 
-    def counting(self: object, statements: list[tuple[str, list[object]]]) -> None:
+    def counting(
+        self: object, statements: list[tuple[str, list[object]]], checkpoint: bool
+    ) -> None:
         assert len(statements) == 1  # one INSERT statement per batch
         calls.append(len(statements[0][1]))
-        real(self, statements)  # type: ignore[arg-type]
+        real(self, statements, checkpoint)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_messagelog_sqlite.SqliteSink, "_insert_sync", counting)
     writer = MessageLogWriter(database, MessageLogMode.FULL)
@@ -198,6 +201,101 @@ async def test_database_gone_fails_closed(tmp_path: Path, now: dt.datetime) -> N
         with pytest.raises(StorageError) as info:
             await writer.write([_entry("second", now)])
         assert info.value.code == "LoggingFailed"
+        # Both writes were small: the failure came from the inline commit.
+        assert writer._sqlite is not None and writer._sqlite.thread_commits == 0
     finally:
         await writer.close()
         await database.dispose()
+
+
+async def test_small_batch_commits_on_the_loop(
+    tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_thread(self: object, statements: object, checkpoint: bool) -> None:
+        raise AssertionError("a small batch went to the thread")
+
+    monkeypatch.setattr(_messagelog_sqlite.SqliteSink, "_insert_sync", no_thread)
+    database = await open_database(f"sqlite:///{tmp_path / 'ss.db'}")
+    writer = MessageLogWriter(database, MessageLogMode.FULL)
+    try:
+        for i in range(3):
+            await writer.write([_entry(f"q{i}", now), _entry(f"r{i}", now)])
+        stored = await _records(database)
+    finally:
+        await writer.close()
+        await database.dispose()
+    assert sorted(stored) == ["q0", "q1", "q2", "r0", "r1", "r2"]
+    assert writer.commits == 3
+
+
+async def test_held_write_lock_sends_the_batch_to_the_thread(
+    tmp_path: Path, now: dt.datetime
+) -> None:
+    # Another writer holds the lock: the inline commit must not wait on the
+    # event loop; the batch goes to the thread, which waits for the lock.
+    path = tmp_path / "ss.db"
+    database = await open_database(f"sqlite:///{path}")
+    writer = MessageLogWriter(database, MessageLogMode.FULL)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        await writer.write([_entry("before", now)])  # inline: nothing held
+        holder.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        pending = asyncio.ensure_future(writer.write([_entry("held", now)]))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        # A bound on blocking, not a speed figure: an inline attempt that
+        # waited for the lock (any busy timeout) would hold the loop for its
+        # whole timeout, seconds, before these 20 short sleeps could end.
+        assert loop.time() - started < 2.0
+        assert not pending.done()  # waiting in the thread for the lock
+        holder.execute("COMMIT")
+        await asyncio.wait_for(pending, 10)
+        stored = await _records(database)
+        sink = writer._sqlite
+        assert sink is not None
+        assert (sink.inline_commits, sink.thread_commits) == (1, 1)
+    finally:
+        holder.close()
+        await writer.close()
+        await database.dispose()
+    assert sorted(stored) == ["before", "held"]
+
+
+async def _wal_after_small_batches(
+    tmp_path: Path, now: dt.datetime, name: str, batches: int
+) -> tuple[int, tuple[int, int]]:
+    """WAL size and (inline, thread) commits after ``batches`` lone records."""
+    path = tmp_path / name
+    database = await open_database(f"sqlite:///{path}")
+    writer = MessageLogWriter(database, MessageLogMode.FULL)
+    soap = OK_SOAP.replace(b"<r/>", b"<r>" + b"x" * 6000 + b"</r>")
+    try:
+        for i in range(batches):
+            await writer.write([_entry(f"q{i}", now, soap=soap)])
+        sink = writer._sqlite
+        assert sink is not None
+        commits = (sink.inline_commits, sink.thread_commits)
+        assert len(await _records(database)) == batches
+        return Path(f"{path}-wal").stat().st_size, commits
+    finally:
+        await writer.close()
+        await database.dispose()
+
+
+async def test_inline_commits_are_checkpointed(
+    tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The inline connection has no automatic checkpoint: without the
+    # thread's passive ones the WAL would grow with every commit.
+    monkeypatch.setattr(_messagelog_sqlite, "INLINE_CHECKPOINT_EVERY", 10**9)
+    unbounded, commits = await _wal_after_small_batches(tmp_path, now, "a.db", 150)
+    assert commits == (150, 0)
+    assert unbounded > 150 * 6000  # every commit's pages are still there
+    monkeypatch.setattr(_messagelog_sqlite, "INLINE_CHECKPOINT_EVERY", 10)
+    bounded, commits = await _wal_after_small_batches(tmp_path, now, "b.db", 150)
+    # Every 11th batch went to the thread, which checkpointed; the WAL then
+    # started over instead of growing.
+    assert commits == (137, 13)
+    assert bounded * 4 < unbounded
