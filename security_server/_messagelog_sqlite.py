@@ -92,28 +92,26 @@ class SqliteSink:
             self._compiled[keys] = found
         return found
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, waits: bool) -> sqlite3.Connection:
+        """The thread's connection (``waits``) or the event loop's."""
         # Autocommit mode: the transaction is the explicit BEGIN ... COMMIT.
-        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+        # The busy timeout: 10 s in the thread, none on the event loop.
+        conn = sqlite3.connect(
+            self._path, timeout=10.0 if waits else 0.0, isolation_level=None
+        )
         # The main engine's per-connection settings (jplink.storage.db); the
         # journal mode (WAL) is a property of the file.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=10000")
-        return conn
-
-    def _connect_inline(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, timeout=0, isolation_level=None)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA wal_autocheckpoint=0")
+        if not waits:
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the thread's job
         return conn
 
     def _insert_sync(
         self, statements: list[tuple[str, list[_Params]]], checkpoint: bool
     ) -> None:
         if self._conn is None:
-            self._conn = self._connect()
+            self._conn = self._connect(waits=True)
         # IMMEDIATE takes the write lock at BEGIN (waiting up to the busy
         # timeout) rather than failing half-way when another writer holds it.
         self._conn.execute("BEGIN IMMEDIATE")
@@ -127,7 +125,7 @@ class SqliteSink:
     def _insert_inline(self, statements: list[tuple[str, list[_Params]]]) -> bool:
         """Commit on the calling (event-loop) thread; False: the lock is held."""
         if self._inline is None:
-            self._inline = self._connect_inline()
+            self._inline = self._connect(waits=False)
         try:
             self._inline.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
