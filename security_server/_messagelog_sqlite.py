@@ -8,6 +8,7 @@ database is a SQLite file; PostgreSQL goes through the engine.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ from .models import MessageLogRecord
 __all__ = ["INLINE_CHECKPOINT_EVERY", "INLINE_MAX_ROWS", "SqliteSink", "sqlite_file"]
 
 _TABLE: Table = MessageLogRecord.__table__  # type: ignore[assignment]
+
+_log = logging.getLogger(__name__)
 
 #: Largest batch committed on the event loop; larger ones go to the thread.
 INLINE_MAX_ROWS = 8
@@ -117,10 +120,14 @@ class SqliteSink:
         self._conn.execute("BEGIN IMMEDIATE")
         _write(self._conn, statements)
         if checkpoint:
-            # PASSIVE: copies what it can, waiting for no reader or writer. A
-            # checkpoint that cannot finish loses nothing (the WAL keeps every
+            # PASSIVE: copies what it can, waiting for no reader or writer.
+            # The batch is committed by now: a failed checkpoint must not
+            # report it as lost. It loses nothing (the WAL keeps every
             # commit); the next one copies the rest.
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                _log.warning("message log WAL checkpoint failed: %s", exc)
 
     def _insert_inline(self, statements: list[tuple[str, list[_Params]]]) -> bool:
         """Commit on the calling (event-loop) thread; False: the lock is held."""

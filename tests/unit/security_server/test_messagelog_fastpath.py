@@ -299,3 +299,45 @@ async def test_inline_commits_are_checkpointed(
     # started over instead of growing.
     assert commits == (137, 13)
     assert bounded * 4 < unbounded
+
+
+class _CheckpointFails:
+    """A sqlite3 connection whose WAL checkpoints fail (all else passes)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, *args: object) -> object:
+        if "wal_checkpoint" in sql:
+            raise sqlite3.OperationalError("disk I/O error")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+async def test_failed_checkpoint_does_not_fail_the_committed_batch(
+    tmp_path: Path,
+    now: dt.datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(_messagelog_sqlite, "INLINE_CHECKPOINT_EVERY", 2)
+    path = tmp_path / "ss.db"
+    database = await open_database(f"sqlite:///{path}")
+    writer = MessageLogWriter(database, MessageLogMode.FULL)
+    sink = writer._sqlite
+    assert sink is not None
+    sink._conn = _CheckpointFails(  # type: ignore[assignment]
+        sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    )
+    try:
+        for i in range(3):  # two inline, then the thread's batch + checkpoint
+            await writer.write([_entry(f"q{i}", now)])
+        stored = await _records(database)
+    finally:
+        await writer.close()
+        await database.dispose()
+    assert (sink.inline_commits, sink.thread_commits) == (2, 1)
+    assert sorted(stored) == ["q0", "q1", "q2"]
+    assert "WAL checkpoint failed: disk I/O error" in caplog.text
