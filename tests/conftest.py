@@ -12,9 +12,9 @@ from hypothesis import settings
 
 from tests.support.postgres import PostgresServer, find_pg_bin, running_postgres
 
-# `make test` (and so CI) runs the property tests on a fixed sequence of
-# examples: a gate that passes or fails the same way on every run of the same
-# commit. `make fuzz` explores with fresh random examples, where new failures
+# `make test` (and so CI) runs the property tests on the same sequence of
+# examples every time (keys and certificates made by fixtures still differ
+# per run). `make fuzz` explores with fresh random examples, where new failures
 # are looked for; a failure found there gets a fix and a plain regression test
 # (as the relative-namespace case in test_signature_roundtrip.py).
 settings.register_profile("repeatable", derandomize=True, print_blob=True)
