@@ -28,7 +28,6 @@ the sender refreshes them.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,16 +37,13 @@ from cryptography import x509
 
 from jplink.clients.globalconf import LoadedConfiguration
 from jplink.errors import (
-    CertificateValidationError,
     GlobalConfExpired,
     Unauthenticated,
 )
-from jplink.globalconf import SharedParameters
 from jplink.identifiers import ClientId, SecurityServerId
 from jplink.security.certs import (
     CertProfile,
     certificate_der,
-    member_subject_from_certificate,
 )
 from jplink.security.keys import PrivateKey
 from jplink.security.ocsp import OcspVerified
@@ -57,9 +53,10 @@ from jplink.storage import Database
 from .config import SecurityServerConfig
 from .exchange_trust_cache import TrustCache
 from .keys import load_private_key
-from .ocsp_checks import path_of, valid_window, verify_among
+from .ocsp_checks import valid_window
 from .own_material import CheckedCertificate, checked_own_certificate
 from .peer_status import PeerStatus
+from .signer_status import SignerStatus, verify_signer
 from .single_flight import SingleFlight
 from .softtoken import TokenLogin, UnlockedToken
 
@@ -126,23 +123,6 @@ class AuthMaterial:
     def ocsp_ders(self) -> tuple[bytes, ...]:
         """Every OCSP response of the chain, ``ocsp_der`` first."""
         return (self.ocsp_der, *self.chain_ocsp_ders)
-
-
-@dataclass(frozen=True, slots=True)
-class SignerStatus:
-    """A message signer found in good standing at a time.
-
-    Attributes:
-        member: the member the certificate belongs to.
-        cert: the signing certificate.
-        path: leaf first, approved top CA last.
-        statuses: the verified ``good`` statuses of ``path[:-1]``, leaf first.
-    """
-
-    member: ClientId
-    cert: x509.Certificate
-    path: tuple[x509.Certificate, ...]
-    statuses: tuple[OcspVerified, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +382,7 @@ class CertificateStatus:
         known = self._signers.get(key, generation=loaded, now=now)
         if known is not None:
             return known
-        status = _verify_signer(cert, ocsp_ders, member, loaded.shared, now)
+        status = verify_signer(cert, ocsp_ders, member, loaded.shared, now)
         # Remembered only when every embedded response is one that verified
         # as good: an unused candidate (say, a revoked answer not yet valid)
         # could change the verdict later, so such a list is always re-checked.
@@ -410,49 +390,3 @@ class CertificateStatus:
             window = valid_window(status.path, status.statuses, loaded.shared)
             self._signers.put(key, status, generation=loaded, window=window)
         return status
-
-
-def _verify_signer(
-    cert: x509.Certificate,
-    ocsp_ders: Sequence[bytes],
-    member: ClientId,
-    conf: SharedParameters,
-    now: dt.datetime,
-) -> SignerStatus:
-    _check_sign_usage(cert)
-    path = path_of(cert, conf, now)
-    ca = conf.approved_ca_for_issuer(path[-1])
-    if ca.authentication_only:
-        raise CertificateValidationError(
-            f"{ca.name} issues authentication certificates only",
-            code="IncorrectCertificate",
-        )
-    statuses = tuple(
-        verify_among(link, issuer, ocsp_ders, conf, now)
-        for link, issuer in itertools.pairwise(path)
-    )
-    subject = member_subject_from_certificate(cert, CertProfile.SIGN)
-    named = ClientId(subject.instance, subject.member_class, subject.member_code)
-    # PROTOCOLS.md §6.4: the signer certificate must belong to the
-    # ``client`` member, by the certificate profile.
-    if named != member.member:
-        raise CertificateValidationError(
-            f"The signer certificate names {named}, not {member.member}",
-            code="IncorrectCertificate",
-            detail={"signer": str(named), "client": str(member)},
-        )
-    return SignerStatus(member.member, cert, path, statuses)
-
-
-def _check_sign_usage(cert: x509.Certificate) -> None:
-    # PROTOCOLS.md §6.4: "It must have the nonRepudiation key-usage bit;
-    # otherwise MalformedSignature".
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        usage = None
-    if usage is None or not usage.content_commitment:
-        raise CertificateValidationError(
-            "The signer certificate lacks the nonRepudiation key usage",
-            code="MalformedSignature",
-        )
