@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 import pytest
@@ -165,6 +166,12 @@ class Net:
         (port,) = server.ports
         return server, port
 
+    async def recorded(self, **limits: Any) -> tuple[Recorder, Conn]:
+        """A server answering through a new Recorder, and one connection to it."""
+        rec = Recorder()
+        _, port = await self.serve(rec, **limits)
+        return rec, await self.connect(port)
+
     async def connect(self, port: int, tls: ssl.SSLContext | None = None) -> Conn:
         reader, writer = await asyncio.open_connection(
             "127.0.0.1", port, ssl=tls, server_hostname="127.0.0.1" if tls else None
@@ -284,9 +291,7 @@ async def test_post_with_aiohttp_keep_alive_headers_and_date(net: Net) -> None:
 async def test_raw_keep_alive_serves_several_requests_on_one_connection(
     net: Net,
 ) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded()
     for n in range(4):
         await conn.send(_post(f"/r/{n}?x={n}", b"body %d" % n, "X-Mixed-CASE: Yes"))
         answer = await conn.answer()
@@ -309,9 +314,7 @@ async def test_raw_keep_alive_serves_several_requests_on_one_connection(
 
 
 async def test_repeated_header_fields_are_joined(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded()
     await conn.send(
         b"GET /h HTTP/1.1\r\nHost: t\r\nX-Rep: a\r\nAccept: x/y\r\n"
         b"x-rep: b, c\r\nX-REP: d\r\n\r\n"
@@ -324,9 +327,7 @@ async def test_repeated_header_fields_are_joined(net: Net) -> None:
 
 
 async def test_chunked_body_with_extension_and_trailer(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded()
     await conn.send(
         b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5;name=value\r\nhello\r\n"
@@ -347,9 +348,7 @@ async def test_chunked_body_with_extension_and_trailer(net: Net) -> None:
 async def test_trailer_fields_are_not_merged_into_the_header_section(
     net: Net,
 ) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded()
     await conn.send(
         b"POST /c HTTP/1.1\r\nHost: t\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3\r\nabc\r\n0\r\nX-Checksum: abc\r\nX-A: 2\r\n\r\n"
@@ -393,9 +392,7 @@ async def test_curl_chunked_upload_and_keep_alive(net: Net, tmp_path: Path) -> N
 
 
 async def test_expect_100_continue_raw(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded()
     await conn.send(
         b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
         b"Content-Length: 5\r\n\r\n"
@@ -442,9 +439,7 @@ async def _refused(conn: Conn, rec: Recorder, status: int) -> None:
 
 
 async def test_unknown_expectation_gets_417_and_close(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded()
     await conn.send(
         b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: something-else\r\n"
         b"Content-Length: 3\r\n\r\n"
@@ -453,9 +448,7 @@ async def test_unknown_expectation_gets_417_and_close(net: Net) -> None:
 
 
 async def test_no_100_continue_before_a_413(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec, max_body=10)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded(max_body=10)
     await conn.send(
         b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
         b"Content-Length: 11\r\n\r\n"
@@ -467,9 +460,7 @@ async def test_no_100_continue_before_a_413(net: Net) -> None:
 
 
 async def test_no_100_continue_for_http10(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    _, conn = await net.recorded()
     await conn.send(_post("/e", b"abc", "Expect: 100-continue", version="1.0"))
     answer = await conn.answer()  # not an interim 100 (RFC 9110 §10.1.1)
     assert (answer.status, answer.body) == (200, b"echo:abc")
@@ -516,9 +507,7 @@ async def test_many_pipelined_requests_past_the_read_pause(net: Net) -> None:
 
 
 async def test_pipelined_good_request_then_garbage(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded()
     await conn.send(_post("/ok", b"1") + b"NOT HTTP AT ALL\r\n\r\n")
     first = await conn.answer()
     second = await conn.answer()
@@ -535,9 +524,7 @@ async def test_pipelined_good_request_then_garbage(net: Net) -> None:
 async def test_http10_without_keep_alive_is_closed_after_the_answer(
     net: Net,
 ) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    _, conn = await net.recorded()
     await conn.send(_post("/old", b"ten", version="1.0"))
     answer = await conn.answer()
     assert (answer.status, answer.body) == (200, b"echo:ten")
@@ -546,9 +533,7 @@ async def test_http10_without_keep_alive_is_closed_after_the_answer(
 
 
 async def test_http10_with_keep_alive_stays_open(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded()
     for n in range(3):
         await conn.send(
             _post("/old", b"%d" % n, "Connection: keep-alive", version="1.0")
@@ -561,9 +546,7 @@ async def test_http10_with_keep_alive_stays_open(net: Net) -> None:
 
 
 async def test_http11_connection_close_is_honoured(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    _, conn = await net.recorded()
     await conn.send(_post("/bye", b"x", "Connection: close"))
     answer = await conn.answer()
     assert (answer.status, answer.body) == (200, b"echo:x")
@@ -609,9 +592,7 @@ async def test_body_over_the_limit_by_content_length(net: Net) -> None:
 
 
 async def test_chunked_body_over_the_limit(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec, max_body=100)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded(max_body=100)
     await conn.send(
         b"POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"32\r\n" + b"a" * 50 + b"\r\n" + b"33\r\n" + b"b" * 51 + b"\r\n0\r\n\r\n"
@@ -639,9 +620,7 @@ async def test_header_section_over_the_limit(net: Net) -> None:
 
 
 async def test_unterminated_header_line_over_the_limit(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec, max_header_bytes=1024)
-    conn = await net.connect(port)
+    _, conn = await net.recorded(max_header_bytes=1024)
     await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 8192)
     try:
         answer = await asyncio.wait_for(conn.answer(), 1.0)
@@ -683,9 +662,7 @@ async def test_upgrade_request_gets_400_and_close(net: Net) -> None:
 
 
 async def test_upgrade_request_is_not_passed_to_the_handler(net: Net) -> None:
-    rec = Recorder()
-    _, port = await net.serve(rec)
-    conn = await net.connect(port)
+    rec, conn = await net.recorded()
     await conn.send(_get("/ws", "Connection: Upgrade", "Upgrade: websocket"))
     wire = await conn.rest()
     assert wire.startswith(b"HTTP/1.1 400 ")
