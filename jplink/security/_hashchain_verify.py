@@ -1,8 +1,8 @@
 """Hash-chain verification: a message's chain evaluated against the signed result.
 
-Split from :mod:`jplink.security.hashchain` (which re-exports it): the chain
-documents come from peers, so every step is bounded and every reference
-checked before a digest is trusted.
+Re-exported by :mod:`jplink.security.hashchain`. The chain documents come
+from peers, so every step is bounded and every reference checked before a
+digest is trusted.
 """
 
 from __future__ import annotations
