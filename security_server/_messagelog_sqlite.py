@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect, Table, insert
+from sqlalchemy import Dialect, Insert, Table, insert
 
 from jplink.storage import Database
 
-from .models import MessageLogRecord
+from .messagelog_models import MessageLogRecord, signature_insert
 
 __all__ = ["INLINE_CHECKPOINT_EVERY", "INLINE_MAX_ROWS", "SqliteSink", "sqlite_file"]
 
@@ -70,29 +70,32 @@ class SqliteSink:
         self._conn: sqlite3.Connection | None = None  # only used in the thread
         self._inline: sqlite3.Connection | None = None  # only on the event loop
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="messagelog")
-        self._compiled: dict[tuple[str, ...], _Compiled] = {}
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+        self._inserts: dict[str, Insert] = {
+            "log": insert(_TABLE),
+            "signature": signature_insert(dialect),
+        }
         self._since_checkpoint = 0
         #: Batches committed on the event loop and in the thread.
         self.inline_commits = 0
         self.thread_commits = 0
 
-    def _statement(self, keys: tuple[str, ...]) -> _Compiled:
-        found = self._compiled.get(keys)
+    def _statement(self, which: str, keys: tuple[str, ...]) -> _Compiled:
+        found = self._compiled.get((which, keys))
         if found is None:
-            compiled = insert(_TABLE).compile(
-                dialect=self._dialect, column_keys=list(keys)
-            )
+            stmt = self._inserts[which]
+            compiled = stmt.compile(dialect=self._dialect, column_keys=list(keys))
             order = tuple(compiled.positiontup or ())
             if set(order) != set(keys):  # a column default we did not give
                 raise ValueError(f"rows must give every column of {order}")
             processors = tuple(
-                _TABLE.c[k]
+                stmt.table.c[k]
                 .type.dialect_impl(self._dialect)
                 .bind_processor(self._dialect)
                 for k in order
             )
             found = _Compiled(compiled.string, order, processors)
-            self._compiled[keys] = found
+            self._compiled[(which, keys)] = found
         return found
 
     def _connect(self, *, waits: bool) -> sqlite3.Connection:
@@ -144,20 +147,25 @@ class SqliteSink:
         _write(self._inline, statements)
         return True
 
-    async def insert(self, rows: list[dict[str, object]]) -> None:
-        """Insert ``rows`` in one transaction: all or none.
+    async def insert(
+        self, rows: list[dict[str, object]], signatures: list[dict[str, object]]
+    ) -> None:
+        """Insert ``signatures`` not yet stored, then ``rows``, in one transaction.
+
+        All or none.
 
         Raises:
             sqlite3.Error: the database refused (nothing was stored).
         """
-        # Rows from LogEntry.row() all have the same columns: one statement.
-        by_keys: dict[tuple[str, ...], list[dict[str, object]]] = {}
-        for row in rows:
-            by_keys.setdefault(tuple(row), []).append(row)
-        statements = []
-        for keys, group in by_keys.items():
-            stmt = self._statement(keys)
-            statements.append((stmt.sql, [stmt.parameters(r) for r in group]))
+        statements: list[tuple[str, list[_Params]]] = []
+        for which, values in (("signature", signatures), ("log", rows)):
+            # Rows from LogEntry.row() all have the same columns: one statement.
+            by_keys: dict[tuple[str, ...], list[dict[str, object]]] = {}
+            for row in values:
+                by_keys.setdefault(tuple(row), []).append(row)
+            for keys, group in by_keys.items():
+                stmt = self._statement(which, keys)
+                statements.append((stmt.sql, [stmt.parameters(r) for r in group]))
         due = self._since_checkpoint >= INLINE_CHECKPOINT_EVERY
         if len(rows) <= INLINE_MAX_ROWS and not due and self._insert_inline(statements):
             self.inline_commits += 1

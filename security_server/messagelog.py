@@ -24,7 +24,9 @@ acknowledged only after its records are committed, while the database sees
 a few large commits instead of one per message. The insert is a Core
 ``INSERT`` (no ORM session); on a SQLite file the whole transaction is one
 call in the writer's own thread (:mod:`._messagelog_sqlite`), on PostgreSQL
-one ``executemany`` on an engine connection.
+one ``executemany`` on an engine connection. The same transaction stores each
+signature document the records name and the database does not yet hold
+(``message_signature``): a batch's records share one.
 
 Outcome: the ``fault``/``fault_code`` columns are set when the record is
 written. The proxies pass them (they parsed the message and only log
@@ -52,6 +54,7 @@ from ._messagelog_sqlite import SqliteSink, sqlite_file
 from .config import MessageLogMode, MessageLogSettings
 from .logcrypt import LogKeystore, load_keystore, record_aad
 from .messagelog_entry import LogEntry, entry_for, log_entry, received_entry
+from .messagelog_models import signature_insert
 from .messagelog_query import Outcome, message_outcome
 from .models import MessageLogRecord
 from .timestamper import Timestamper
@@ -91,6 +94,8 @@ def _outcome(message: bytes) -> tuple[bool, str | None]:
 @dataclass(slots=True)
 class _Batch:
     rows: list[dict[str, object]]
+    #: signature_hash -> the signature_row() of the documents ``rows`` name.
+    signatures: dict[str, dict[str, object]]
     future: asyncio.Future[None]
 
 
@@ -205,13 +210,20 @@ class MessageLogWriter:
         """
         if self._mode is MessageLogMode.NONE or not entries:
             return
-        rows = [row for row in map(self._prepare, entries) if row is not None]
+        rows: list[dict[str, object]] = []
+        signatures: dict[str, dict[str, object]] = {}
+        for entry in entries:
+            row = self._prepare(entry)
+            if row is not None:
+                rows.append(row)
+                if entry.signature_hash not in signatures:
+                    signatures[entry.signature_hash] = entry.signature_row()
         if not rows:
             return
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Batch(rows, future))
+        self._queue.put_nowait(_Batch(rows, signatures, future))
         await future
         if self._immediately and self._timestamper is not None:
             await self._timestamper.run_once(raise_errors=True)
@@ -227,7 +239,13 @@ class MessageLogWriter:
                 size += len(batch.rows)
             error: JPLinkError | None = None
             try:
-                await self._insert([row for batch in batches for row in batch.rows])
+                signatures: dict[str, dict[str, object]] = {}
+                for batch in batches:
+                    signatures.update(batch.signatures)
+                await self._insert(
+                    [row for batch in batches for row in batch.rows],
+                    list(signatures.values()),
+                )
                 self.commits += 1
             except (SQLAlchemyError, sqlite3.Error, JPLinkError, OSError) as exc:
                 _log.error("message log write failed: %s", exc)
@@ -244,14 +262,20 @@ class MessageLogWriter:
                 else:
                     batch.future.set_exception(error)
 
-    async def _insert(self, rows: list[dict[str, object]]) -> None:
-        """One transaction with one multi-row INSERT: all rows or none."""
+    async def _insert(
+        self, rows: list[dict[str, object]], signatures: list[dict[str, object]]
+    ) -> None:
+        """One transaction: the signatures not yet stored, then the rows.
+
+        All or nothing: a record is never stored without its signature.
+        """
         if self._sqlite is not None:
-            await self._sqlite.insert(rows)
+            await self._sqlite.insert(rows, signatures)
             return
-        # A Core INSERT on a connection (executemany): no ORM session, no
+        # Core INSERTs on a connection (executemany): no ORM session, no
         # unit of work; SQLAlchemy batches the rows ("insertmanyvalues").
         async with self._db.engine.begin() as conn:
+            await conn.execute(signature_insert(conn.dialect), signatures)
             await conn.execute(insert(_TABLE), rows)
 
     async def close(self) -> None:

@@ -60,7 +60,12 @@ class LogEntry:
     fault_code: str | None = None
 
     def row(self) -> dict[str, object]:
-        """The column values for an INSERT."""
+        """The ``message_log`` column values for an INSERT.
+
+        The signature document is not among them: it is stored once per
+        document (:meth:`signature_row`), and the record names it by
+        ``signature_hash``.
+        """
         return {
             "query_id": self.query_id,
             "client": self.client,
@@ -70,7 +75,6 @@ class LogEntry:
             "logged_at": self.logged_at,
             "x_request_id": self.x_request_id,
             "message": self.message,
-            "signature_xml": self.signature_xml,
             "signature_hash": self.signature_hash,
             "hash_chain": self.hash_chain,
             "hash_chain_result": self.hash_chain_result,
@@ -80,6 +84,13 @@ class LogEntry:
             "archived": False,
             "fault": self.fault,
             "fault_code": self.fault_code,
+        }
+
+    def signature_row(self) -> dict[str, object]:
+        """The ``message_signature`` column values (inserted unless stored)."""
+        return {
+            "signature_hash": self.signature_hash,
+            "signature_xml": self.signature_xml,
         }
 
 

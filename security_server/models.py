@@ -6,6 +6,9 @@ stored in their text form (``SUBSYSTEM:JP/COM/1234/sub``) in a unique column,
 because a nullable subsystem code would make a composite unique key useless
 (SQL treats NULLs as distinct).
 
+The message log's tables live in :mod:`security_server.messagelog_models`
+and are importable from here too.
+
 Secrets: private keys are never stored here (they are PIN-encrypted files in
 the token directory); the token row keeps only a scrypt verifier of the PIN.
 """
@@ -15,9 +18,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -26,11 +27,19 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from jplink.storage.audit import AuditLogColumns
+
+from ._model_base import BIGID, CODE_LEN, ID_LEN, TIMESTAMP, Base
+from .messagelog_models import (
+    LastArchiveDigest,
+    MessageLogRecord,
+    MessageSignature,
+    MessageTimestamp,
+    PendingArchiveTransfer,
+)
 
 __all__ = [
     "AccessRight",
@@ -47,6 +56,7 @@ __all__ = [
     "LocalGroup",
     "LocalGroupMember",
     "MessageLogRecord",
+    "MessageSignature",
     "MessageTimestamp",
     "OcspResponse",
     "PendingArchiveTransfer",
@@ -57,15 +67,10 @@ __all__ = [
     "TokenKey",
 ]
 
-_ID = 600  # text form of the longest identifier (several 255-char parts)
-_CODE = 255
-_TS = DateTime(timezone=True)
-#: 64-bit ids on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY.
-_BIGID = BigInteger().with_variant(Integer, "sqlite")
-
-
-class Base(DeclarativeBase):
-    """Declarative base of every security-server table."""
+_ID = ID_LEN
+_BIGID = BIGID
+_CODE = CODE_LEN
+_TS = TIMESTAMP
 
 
 class ServerIdentity(Base):
@@ -252,73 +257,6 @@ class OcspResponse(Base):
     fetched_at: Mapped[dt.datetime] = mapped_column(_TS)
 
 
-class MessageTimestamp(Base):
-    """One RFC 3161 token covering one record or a batch (PROTOCOLS.md §12.2)."""
-
-    __tablename__ = "message_timestamp"
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True)
-    token_der: Mapped[bytes] = mapped_column(LargeBinary)
-    #: The ts hash-chain result XML (the time-stamped data) for a batch.
-    hash_chain_result: Mapped[str | None] = mapped_column(Text, nullable=True)
-    gen_time: Mapped[dt.datetime] = mapped_column(_TS)
-    tsa_url: Mapped[str] = mapped_column(String(2048))
-    created_at: Mapped[dt.datetime] = mapped_column(_TS)
-
-
-class MessageLogRecord(Base):
-    """A logged request or response (PROTOCOLS.md §12.1, X-Road ``logrecord``)."""
-
-    __tablename__ = "message_log"
-    __table_args__ = (
-        # The time-stamper's work queue: records without a time-stamp, oldest first.
-        Index(
-            "ix_message_log_untimestamped",
-            "id",
-            postgresql_where=text("timestamp_id IS NULL"),
-            sqlite_where=text("timestamp_id IS NULL"),
-        ),
-        Index("ix_message_log_archive", "archived", "logged_at"),
-    )
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True)
-    query_id: Mapped[str] = mapped_column(String(_ID), index=True)
-    client: Mapped[str] = mapped_column(String(_ID))
-    service: Mapped[str] = mapped_column(String(_ID))
-    direction: Mapped[str] = mapped_column(String(16))
-    side: Mapped[str] = mapped_column(String(16))
-    logged_at: Mapped[dt.datetime] = mapped_column(_TS, index=True)
-    x_request_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    #: The message bytes; None when the mode keeps metadata only.
-    message: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    #: REST body (PROTOCOLS.md §12.1 ``attachment``), if logged.
-    attachment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    signature_xml: Mapped[str] = mapped_column(Text)
-    #: base64 SHA-512 of the signature XML's UTF-8 bytes (ts hash-chain input).
-    signature_hash: Mapped[str] = mapped_column(String(100))
-    #: Batch signature: the message's hash chain and the chain result.
-    hash_chain: Mapped[str | None] = mapped_column(Text, nullable=True)
-    hash_chain_result: Mapped[str | None] = mapped_column(Text, nullable=True)
-    #: hex SHA-256 of the signer certificate.
-    signer_cert_sha256: Mapped[str] = mapped_column(String(64))
-    #: JSON list of base64 DER OCSP responses embedded in the signature.
-    ocsp_responses: Mapped[str] = mapped_column(Text, default="[]")
-    timestamp_id: Mapped[int | None] = mapped_column(
-        _BIGID, ForeignKey("message_timestamp.id"), nullable=True
-    )
-    #: This record's ts hash chain within its time-stamp batch.
-    timestamp_hash_chain: Mapped[str | None] = mapped_column(Text, nullable=True)
-    #: Id of the logcrypt key that encrypted ``message`` and ``attachment``
-    #: (AES-GCM, :mod:`security_server.logcrypt`); None: stored in clear.
-    message_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    archived: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Whether the message is a SOAP fault (None: not known, e.g. logged
-    #: before outcomes were recorded; see :mod:`security_server.messagelog_query`).
-    fault: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    #: The fault's ``faultcode``, when ``fault`` is true.
-    fault_code: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
-    #: File name of the archive the record was written to.
-    archive_file: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
-
-
 class AdminApiKey(Base):
     """An admin API key bound to roles; only its SHA-256 is stored."""
 
@@ -362,44 +300,6 @@ class ClientIsCertificate(Base):
     subject: Mapped[str] = mapped_column(Text)
     not_after: Mapped[dt.datetime] = mapped_column(_TS)
     added_at: Mapped[dt.datetime] = mapped_column(_TS)
-
-
-#: The auditor's search: one client's records in time order.
-Index(
-    "ix_message_log_client_time",
-    MessageLogRecord.client,
-    MessageLogRecord.logged_at,
-)
-
-
-class LastArchiveDigest(Base):
-    """Where each archive chain stands (X-Road ``last_archive_digest``).
-
-    The next archive of ``group_name`` links to ``digest`` (PROTOCOLS.md §12.5).
-    """
-
-    __tablename__ = "last_archive_digest"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    #: The archive group ("" for the ungrouped chain; a member when archives
-    #: are encrypted per member).
-    group_name: Mapped[str] = mapped_column(String(_ID), unique=True)
-    #: hex linking digest of the last entry of the last archive.
-    digest: Mapped[str] = mapped_column(String(128))
-    #: File name of that archive.
-    file_name: Mapped[str] = mapped_column(String(_CODE))
-    updated_at: Mapped[dt.datetime] = mapped_column(_TS)
-
-
-class PendingArchiveTransfer(Base):
-    """An archive file the transfer hook has not yet accepted (retried)."""
-
-    __tablename__ = "pending_archive_transfer"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(String(4096), unique=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(_TS)
-    updated_at: Mapped[dt.datetime] = mapped_column(_TS)
 
 
 class CentralRequest(Base):

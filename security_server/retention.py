@@ -4,8 +4,9 @@
 ``keep-records-for``) applies ONLY to records whose ``archived`` flag is set
 (the archiver sets it once a record is safely in an archive file): an
 unarchived record is never deleted, however old, so a stalled archiver cannot
-make evidence disappear. Time-stamp rows that no longer cover any record are
-deleted with the last of their records.
+make evidence disappear. Time-stamp rows that no longer cover any record, and
+signature documents that no record names any more, are deleted with the last
+of their records.
 
 Deletion runs in bounded chunks, each in its own transaction, so a large
 backlog neither holds long locks nor needs one huge transaction; a crash
@@ -21,12 +22,13 @@ from sqlalchemy import Table, delete, exists, select
 
 from jplink.storage import Database
 
-from .models import MessageLogRecord, MessageTimestamp
+from .models import MessageLogRecord, MessageSignature, MessageTimestamp
 
 __all__ = ["RetentionResult", "delete_expired_records"]
 
 _LOG: Table = MessageLogRecord.__table__  # type: ignore[assignment]
 _TS: Table = MessageTimestamp.__table__  # type: ignore[assignment]
+_SIG: Table = MessageSignature.__table__  # type: ignore[assignment]
 
 #: Records deleted per transaction.
 DEFAULT_CHUNK = 5000
@@ -39,12 +41,14 @@ class RetentionResult:
     Attributes:
         records: message-log records deleted.
         timestamps: time-stamp rows deleted (no record left to cover).
+        signatures: signature documents deleted (no record left to name).
         cutoff: records logged before this were eligible.
     """
 
     records: int
     timestamps: int
     cutoff: dt.datetime
+    signatures: int = 0
 
 
 async def delete_expired_records(
@@ -75,7 +79,7 @@ async def delete_expired_records(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     cutoff = now - dt.timedelta(days=keep_days)
-    records = timestamps = 0
+    records = timestamps = signatures = 0
     while True:
         async with db.transaction() as session:
             ids = list(
@@ -95,6 +99,11 @@ async def delete_expired_records(
                     .distinct()
                 )
             )
+            hashes = set(
+                await session.scalars(
+                    select(_LOG.c.signature_hash).where(_LOG.c.id.in_(ids)).distinct()
+                )
+            )
             await session.execute(delete(_LOG).where(_LOG.c.id.in_(ids)))
             records += len(ids)
             if stamp_ids:
@@ -103,6 +112,13 @@ async def delete_expired_records(
                     delete(_TS).where(_TS.c.id.in_(stamp_ids), orphan)
                 )
                 timestamps += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            # A batch's records may span chunks: a document goes with the
+            # last record naming it (found by ix_message_log_signature_hash).
+            unnamed = ~exists().where(_LOG.c.signature_hash == _SIG.c.signature_hash)
+            result = await session.execute(
+                delete(_SIG).where(_SIG.c.signature_hash.in_(hashes), unnamed)
+            )
+            signatures += int(result.rowcount or 0)  # type: ignore[attr-defined]
         if len(ids) < chunk:
             break
-    return RetentionResult(records, timestamps, cutoff)
+    return RetentionResult(records, timestamps, cutoff, signatures)

@@ -46,7 +46,7 @@ from jplink.tasks import cancel_and_wait
 from .audit import aware
 from .config import SecurityServerConfig
 from .exchange_ports import SavedConfProvider
-from .models import MessageLogRecord, MessageTimestamp
+from .models import MessageLogRecord, MessageSignature, MessageTimestamp
 from .retention import delete_expired_records
 from .timestamp_batch import (
     TS_DATA_REF_URI,
@@ -123,10 +123,12 @@ class Timestamper:
             )
             return [(int(r[0]), str(r[1])) for r in rows]
 
-    async def _single_data(self, record_id: int) -> bytes:
+    async def _single_data(self, record_id: int, signature_hash: str) -> bytes:
         async with self._db.transaction() as session:
             xml = await session.scalar(
-                select(_LOG.c.signature_xml).where(_LOG.c.id == record_id)
+                select(MessageSignature.signature_xml).where(
+                    MessageSignature.signature_hash == signature_hash
+                )
             )
         if xml is None:
             raise StorageError(f"Message-log record {record_id} disappeared")
@@ -183,7 +185,7 @@ class Timestamper:
         now = self._clock()
         chains: Sequence[bytes | None]
         if len(pending) == 1:
-            data, result, chains = await self._single_data(pending[0][0]), None, [None]
+            data, result, chains = await self._single_data(*pending[0]), None, [None]
         else:
             data, chains = hash_chain_data([h for _, h in pending])
             result = data
@@ -380,7 +382,13 @@ async def running_timestamper(
             db, keep_days=settings.keep_records_for_days, now=now
         )
         if result.records:
-            _log.info("retention deleted %d archived records", result.records)
+            _log.info(
+                "retention deleted %d archived records (%d time-stamps, "
+                "%d signature documents no record names any more)",
+                result.records,
+                result.timestamps,
+                result.signatures,
+            )
 
     task = asyncio.create_task(
         stamper.run_periodically(

@@ -50,6 +50,7 @@ from security_server.config import MessageLogMode
 from security_server.db import open_database
 from security_server.evidence_http import find_evidence
 from security_server.messagelog import log_entry
+from security_server.messagelog_models import signature_insert
 from security_server.messagelog_query import LogQuery, Outcome
 from security_server.models import Client, MessageLogRecord, MessageTimestamp
 from security_server.proxy_listener import client_proxy_server
@@ -135,6 +136,9 @@ class World:
             now=at,
         )
         async with db.transaction() as session:
+            await session.execute(
+                signature_insert(db.engine.dialect), [entry.signature_row()]
+            )
             result = await session.execute(
                 insert(MessageLogRecord).returning(MessageLogRecord.id), [entry.row()]
             )

@@ -8,7 +8,12 @@ import json
 from sqlalchemy import inspect, select
 
 from jplink.storage import Database
-from security_server.models import MessageLogRecord, MessageTimestamp, OcspResponse
+from security_server.models import (
+    MessageLogRecord,
+    MessageSignature,
+    MessageTimestamp,
+    OcspResponse,
+)
 from security_server.states import LogDirection, LogSide
 
 
@@ -16,6 +21,10 @@ async def test_message_log_round_trip_and_indexes(
     db: Database, now: dt.datetime
 ) -> None:
     async with db.transaction() as s:
+        s.add(
+            MessageSignature(signature_hash="aGFzaA==", signature_xml="<ds:Signature/>")
+        )
+        await s.flush()
         for i, direction in enumerate(LogDirection):
             s.add(
                 MessageLogRecord(
@@ -26,7 +35,6 @@ async def test_message_log_round_trip_and_indexes(
                     side=LogSide.CLIENT_PROXY.value,
                     logged_at=now + dt.timedelta(seconds=i),
                     message=b"<soap/>" if direction is LogDirection.REQUEST else None,
-                    signature_xml="<ds:Signature/>",
                     signature_hash="aGFzaA==",
                     signer_cert_sha256="00" * 32,
                     ocsp_responses=json.dumps(["AAEC"]),

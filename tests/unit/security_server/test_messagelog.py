@@ -100,7 +100,7 @@ async def test_failed_commit_fails_every_waiter_and_writer_recovers(
     writer = MessageLogWriter(db, MessageLogMode.FULL)
     bad = _entry(1, now, MessageLogMode.FULL)
     bad_row = bad.row()
-    bad_row["signature_xml"] = None  # NOT NULL column: the insert fails
+    bad_row["signer_cert_sha256"] = None  # NOT NULL column: the insert fails
 
     class Broken(LogEntry):
         def row(self) -> dict[str, object]:

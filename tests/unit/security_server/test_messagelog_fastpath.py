@@ -158,8 +158,12 @@ async def test_sqlite_batch_is_one_call_in_the_writer_thread(
     def counting(
         self: object, statements: list[tuple[str, list[object]]], checkpoint: bool
     ) -> None:
-        assert len(statements) == 1  # one INSERT statement per batch
-        calls.append(len(statements[0][1]))
+        # One INSERT of the batch's signature documents (all of these
+        # records share one), then one INSERT of the records.
+        (sig_sql, sig_rows), (log_sql, log_rows) = statements
+        assert "message_signature" in sig_sql and len(sig_rows) == 1
+        assert "message_log" in log_sql
+        calls.append(len(log_rows))
         real(self, statements, checkpoint)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_messagelog_sqlite.SqliteSink, "_insert_sync", counting)

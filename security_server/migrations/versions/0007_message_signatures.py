@@ -1,0 +1,88 @@
+"""message log: a batch's signature document stored once, not in every record
+
+Revision ID: 0007
+Revises: 0006
+
+- ``message_signature``: one row per signature document, keyed by its
+  ``signature_hash`` (base64 SHA-512 of the document's bytes).
+- ``message_log.signature_xml`` moves there; ``message_log.signature_hash``
+  becomes a foreign key to it, with an index (retention finds a document's
+  last record by it).
+
+A batch signature covers every message of its batch, and the document (with
+its certificates and OCSP responses) was most of each record's bytes. On
+SQLite the upgrade rebuilds ``message_log``: it needs free disk space of about
+the size of the log and runs for a while on a large one (see
+docs/install.md, the paragraph on migrations).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+_UNSTAMPED = "ix_message_log_untimestamped"
+_WHERE = "timestamp_id IS NULL"
+
+
+def _untimestamped_index() -> None:
+    # Dropped before the SQLite table rebuild and recreated here, rather than
+    # left to the rebuild's reflection: its WHERE then does not depend on
+    # whether the installed SQLAlchemy reflects partial indexes.
+    op.create_index(
+        _UNSTAMPED,
+        "message_log",
+        ["id"],
+        unique=False,
+        postgresql_where=sa.text(_WHERE),
+        sqlite_where=sa.text(_WHERE),
+    )
+
+
+def upgrade() -> None:
+    op.create_table(
+        "message_signature",
+        sa.Column("signature_hash", sa.String(length=100), nullable=False),
+        sa.Column("signature_xml", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("signature_hash"),
+    )
+    # Equal hashes are equal documents (SHA-512 of the bytes): MIN picks one.
+    op.execute(
+        "INSERT INTO message_signature (signature_hash, signature_xml) "
+        "SELECT signature_hash, MIN(signature_xml) FROM message_log "
+        "GROUP BY signature_hash"
+    )
+    op.drop_index(_UNSTAMPED, table_name="message_log")
+    with op.batch_alter_table("message_log", schema=None) as batch_op:
+        batch_op.drop_column("signature_xml")
+        batch_op.create_index(
+            "ix_message_log_signature_hash", ["signature_hash"], unique=False
+        )
+        batch_op.create_foreign_key(
+            "fk_message_log_signature_hash",
+            "message_signature",
+            ["signature_hash"],
+            ["signature_hash"],
+        )
+    _untimestamped_index()
+
+
+def downgrade() -> None:
+    op.drop_index(_UNSTAMPED, table_name="message_log")
+    with op.batch_alter_table("message_log", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_message_log_signature_hash", type_="foreignkey")
+        batch_op.drop_index("ix_message_log_signature_hash")
+        batch_op.add_column(sa.Column("signature_xml", sa.Text(), nullable=True))
+    op.execute(
+        "UPDATE message_log SET signature_xml = (SELECT s.signature_xml "
+        "FROM message_signature s WHERE s.signature_hash = message_log.signature_hash)"
+    )
+    with op.batch_alter_table("message_log", schema=None) as batch_op:
+        batch_op.alter_column("signature_xml", existing_type=sa.Text(), nullable=False)
+    _untimestamped_index()
+    op.drop_table("message_signature")
