@@ -1,7 +1,9 @@
 """Benchmark the message log: records written and time-stamped per second.
 
 Run with ``.venv/bin/python -m bench.bench_messagelog [--rate 4000]
-[--seconds 20] [--db-url URL]``. It creates a temporary CA home and starts
+[--seconds 20] [--db-url URL] [--batch 16]``. Records carry signature
+documents of a real one's size, shared by ``--batch`` exchanges in a row as
+batch signing shares them (1: every message signed alone). It creates a temporary CA home and starts
 the real TSA (``jplink ca serve``) on a free loopback port, opens a migrated
 security-server database (SQLite by default), and then measures, in the same
 run:
@@ -59,16 +61,35 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def exchange_entries(n: int) -> list[LogEntry]:
-    """The 4 records of one exchange (both sides, request and response)."""
+#: Size of a real signature document (the exchange benchmark's log: about
+#: 6.9 KB with the signer's certificates and OCSP responses).
+SIGNATURE_BYTES = 6900
+_signatures: dict[tuple[int, LogSide, LogDirection], bytes] = {}
+
+
+def _signature(batch: int, side: LogSide, direction: LogDirection) -> bytes:
+    """One signature document per batch, side and direction (as batch signing)."""
+    key = (batch, side, direction)
+    if key not in _signatures:
+        value = base64.b64encode(secrets.token_bytes(256)).decode()
+        filler = "<ds:Object/>" * ((SIGNATURE_BYTES - 450) // 12)
+        _signatures[key] = (
+            f'<ds:Signature xmlns:ds="{DS}">{filler}'
+            f"<ds:SignatureValue>{value}</ds:SignatureValue></ds:Signature>"
+        ).encode()
+    return _signatures[key]
+
+
+def exchange_entries(n: int, batch: int = 1) -> list[LogEntry]:
+    """The 4 records of one exchange (both sides, request and response).
+
+    ``batch`` exchanges in a row share their signature documents, as
+    messages signed in one batch do (1: every message signed alone).
+    """
     out = []
     for side in (LogSide.CLIENT_PROXY, LogSide.SERVER_PROXY):
         for direction in (LogDirection.REQUEST, LogDirection.RESPONSE):
-            value = base64.b64encode(secrets.token_bytes(256)).decode()
-            sig = (
-                f'<ds:Signature xmlns:ds="{DS}">{"<ds:Object/>" * 100}'
-                f"<ds:SignatureValue>{value}</ds:SignatureValue></ds:Signature>"
-            )
+            sig = _signature(n // batch, side, direction)
             out.append(
                 log_entry(
                     query_id=f"q{n}",
@@ -77,7 +98,7 @@ def exchange_entries(n: int) -> list[LogEntry]:
                     direction=direction,
                     side=side,
                     soap=SOAP,
-                    signature_xml=sig.encode(),
+                    signature_xml=sig,
                     hash_chain=None,
                     hash_chain_result=None,
                     signer_cert_der=b"cert",
@@ -100,9 +121,11 @@ async def pending(db: Database) -> int:
     return int(count or 0)
 
 
-async def flood(writer: MessageLogWriter, exchanges: int, concurrency: int) -> float:
+async def flood(
+    writer: MessageLogWriter, exchanges: int, concurrency: int, batch: int
+) -> float:
     """Seconds to write ``exchanges`` x 4 records from concurrent exchanges."""
-    prepared = [exchange_entries(i) for i in range(exchanges)]
+    prepared = [exchange_entries(i, batch) for i in range(exchanges)]
     queue = iter(prepared)
     started = time.perf_counter()
 
@@ -120,13 +143,14 @@ async def steady(
     db: Database,
     rate: int,
     seconds: int,
+    batch: int,
 ) -> list[int]:
     """Offer ``rate`` records/s for ``seconds``; the backlog sampled per second."""
     task = asyncio.create_task(stamper.run_periodically(interval=lambda: 1.0))
     samples = []
     tick = 0.05
     per_tick = max(1, round(rate * tick / 4))
-    pool = [exchange_entries(i) for i in range(per_tick * 20)]
+    pool = [exchange_entries(i, batch) for i in range(per_tick * 20)]
     started = time.perf_counter()
     try:
         for step in range(int(seconds / tick)):
@@ -167,7 +191,7 @@ async def run(args: argparse.Namespace, tsa: ApprovedTSA, db: Database) -> None:
         )
         exchanges = args.flood_records // 4
         print(f"flooding {exchanges * 4} records ...", flush=True)
-        seconds = await flood(writer, exchanges, 64)
+        seconds = await flood(writer, exchanges, 64, args.batch)
         write_rate = exchanges * 4 / seconds
         print("time-stamping the backlog ...", flush=True)
         started = time.perf_counter()
@@ -175,7 +199,7 @@ async def run(args: argparse.Namespace, tsa: ApprovedTSA, db: Database) -> None:
         stamp_rate = stamped / (time.perf_counter() - started)
         flood_calls = calls
         print(f"offering {args.rate} records/s for {args.seconds} s ...", flush=True)
-        samples = await steady(writer, stamper, db, args.rate, args.seconds)
+        samples = await steady(writer, stamper, db, args.rate, args.seconds, args.batch)
         await writer.close()
         async with db.transaction() as s:
             sample = (
@@ -193,7 +217,8 @@ async def run(args: argparse.Namespace, tsa: ApprovedTSA, db: Database) -> None:
             token, data=str(result).encode(), trusted_tsa_certs=[tsa.cert]
         )
     rate = args.rate
-    print(f"message log ({args.db}, {os.cpu_count()} CPUs, target {rate} records/s)")
+    print(f"message log ({args.db}, {os.cpu_count()} CPUs, target {rate} records/s, "
+          f"{args.batch} exchanges per signature)")  # fmt: skip
     w, st = write_rate, stamp_rate
     print(f"  write capacity:  {w:8.0f} records/s  ({w / rate:.2f}x target)")
     print(f"  stamp capacity:  {st:8.0f} records/s  ({st / rate:.2f}x target; "
@@ -216,6 +241,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--flood-records", type=int, default=40000)
     parser.add_argument("--db-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=16,
+        help="exchanges that share their signature documents, as in a signing "
+        "batch (default 16; 1: every message signed alone, as at one client)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-mlog-") as tmp:
         home = Path(tmp) / "ca"
