@@ -19,7 +19,7 @@ from sqlalchemy import Dialect, Insert, Table, insert
 
 from jplink.storage import Database
 
-from .messagelog_models import MessageLogRecord, signature_insert
+from .messagelog_models import MessageLogRecord, MessageSignature
 
 __all__ = ["INLINE_CHECKPOINT_EVERY", "INLINE_MAX_ROWS", "SqliteSink", "sqlite_file"]
 
@@ -73,7 +73,7 @@ class SqliteSink:
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
         self._inserts: dict[str, Insert] = {
             "log": insert(_TABLE),
-            "signature": signature_insert(dialect),
+            "signature": insert(MessageSignature),
         }
         self._since_checkpoint = 0
         #: Batches committed on the event loop and in the thread.
@@ -113,15 +113,13 @@ class SqliteSink:
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the thread's job
         return conn
 
-    def _insert_sync(
-        self, statements: list[tuple[str, list[_Params]]], checkpoint: bool
-    ) -> None:
+    def _insert_sync(self, work: _Work, checkpoint: bool) -> dict[str, int]:
         if self._conn is None:
             self._conn = self._connect(waits=True)
         # IMMEDIATE takes the write lock at BEGIN (waiting up to the busy
         # timeout) rather than failing half-way when another writer holds it.
         self._conn.execute("BEGIN IMMEDIATE")
-        _write(self._conn, statements)
+        ids = _write(self._conn, work)
         if checkpoint:
             # PASSIVE: copies what it can, waiting for no reader or writer.
             # The batch is committed by now: a failed checkpoint must not
@@ -131,9 +129,10 @@ class SqliteSink:
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error as exc:
                 _log.warning("message log WAL checkpoint failed: %s", exc)
+        return ids
 
-    def _insert_inline(self, statements: list[tuple[str, list[_Params]]]) -> bool:
-        """Commit on the calling (event-loop) thread; False: the lock is held."""
+    def _insert_inline(self, work: _Work) -> dict[str, int] | None:
+        """Commit on the calling (event-loop) thread; None: the lock is held."""
         if self._inline is None:
             self._inline = self._connect(waits=False)
         try:
@@ -142,43 +141,62 @@ class SqliteSink:
             # The primary code of any SQLITE_BUSY variant (extended codes
             # keep it in the low byte).
             if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
-                return False  # nothing written: the thread waits for the lock
+                return None  # nothing written: the thread waits for the lock
             raise
-        _write(self._inline, statements)
-        return True
+        return _write(self._inline, work)
 
     async def insert(
-        self, rows: list[dict[str, object]], signatures: list[dict[str, object]]
-    ) -> None:
-        """Insert ``signatures`` not yet stored, then ``rows``, in one transaction.
+        self,
+        rows: list[dict[str, object]],
+        known: Mapping[str, int],
+        documents: list[tuple[str, str]],
+    ) -> dict[str, int]:
+        """Store ``documents``, then ``rows``, in one transaction: all or none.
 
-        All or none.
+        Args:
+            rows: records (``LogEntry.row()``); their ``signature_id`` is set
+                from their ``signature_hash`` here.
+            known: ids of documents already stored, by signature_hash.
+            documents: (signature_hash, document) to store.
+
+        Returns:
+            The id of every document the rows name, by signature_hash.
 
         Raises:
             sqlite3.Error: the database refused (nothing was stored).
         """
-        statements: list[tuple[str, list[_Params]]] = []
-        for which, values in (("signature", signatures), ("log", rows)):
-            # Rows from LogEntry.row() all have the same columns: one statement.
-            by_keys: dict[tuple[str, ...], list[dict[str, object]]] = {}
-            for row in values:
-                by_keys.setdefault(tuple(row), []).append(row)
-            for keys, group in by_keys.items():
-                stmt = self._statement(which, keys)
-                statements.append((stmt.sql, [stmt.parameters(r) for r in group]))
+        sig = self._statement("signature", ("signature_hash", "signature_xml"))
+        work = _Work(sig.sql, documents, known, [])
+        # Rows from LogEntry.row() all have the same columns: one statement.
+        by_keys: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for row in rows:
+            by_keys.setdefault(tuple(row), []).append(row)
+        for keys, group in by_keys.items():
+            stmt = self._statement("log", keys)
+            work.records.append(
+                (
+                    stmt.sql,
+                    stmt.order.index("signature_hash"),
+                    stmt.order.index("signature_id"),
+                    [stmt.parameters(r) for r in group],
+                )
+            )
         due = self._since_checkpoint >= INLINE_CHECKPOINT_EVERY
-        if len(rows) <= INLINE_MAX_ROWS and not due and self._insert_inline(statements):
-            self.inline_commits += 1
-            self._since_checkpoint += 1
-            return
+        if len(rows) <= INLINE_MAX_ROWS and not due:
+            ids = self._insert_inline(work)
+            if ids is not None:
+                self.inline_commits += 1
+                self._since_checkpoint += 1
+                return ids
         loop = asyncio.get_running_loop()
         checkpoint = self._since_checkpoint > 0
-        await loop.run_in_executor(
-            self._thread, self._insert_sync, statements, checkpoint
+        ids = await loop.run_in_executor(
+            self._thread, self._insert_sync, work, checkpoint
         )
         self.thread_commits += 1
         if checkpoint:
             self._since_checkpoint = 0
+        return ids
 
     def _close_sync(self) -> None:
         if self._conn is not None:
@@ -195,18 +213,37 @@ class SqliteSink:
         self._thread.shutdown(wait=True)
 
 
-def _write(
-    conn: sqlite3.Connection, statements: list[tuple[str, list[_Params]]]
-) -> None:
-    """Run ``statements`` in the transaction ``conn`` began, then COMMIT."""
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """One transaction: signature documents to store, then the records."""
+
+    signature_sql: str
+    documents: list[tuple[str, str]]
+    known: Mapping[str, int]
+    #: (sql, where signature_hash is, where signature_id goes, parameters).
+    records: list[tuple[str, int, int, list[_Params]]]
+
+
+def _write(conn: sqlite3.Connection, work: _Work) -> dict[str, int]:
+    """Run ``work`` in the transaction ``conn`` began, then COMMIT."""
+    ids = dict(work.known)
     try:
-        for sql, params in statements:
-            conn.executemany(sql, params)
+        for signature_hash, document in work.documents:
+            cursor = conn.execute(work.signature_sql, (signature_hash, document))
+            if cursor.lastrowid is None:  # pragma: no cover - a rowid table
+                raise sqlite3.DatabaseError("no id for a stored signature")
+            ids[signature_hash] = cursor.lastrowid
+        for sql, hash_at, id_at, params in work.records:
+            conn.executemany(
+                sql,
+                [(*p[:id_at], ids[str(p[hash_at])], *p[id_at + 1 :]) for p in params],
+            )
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    return ids
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ acknowledged only after its records are committed, while the database sees
 a few large commits instead of one per message. The insert is a Core
 ``INSERT`` (no ORM session); on a SQLite file the whole transaction is one
 call in the writer's own thread (:mod:`._messagelog_sqlite`), on PostgreSQL
-one ``executemany`` on an engine connection. The same transaction stores each
-signature document the records name and the database does not yet hold
-(``message_signature``): a batch's records share one.
+one ``executemany`` on an engine connection. The same transaction first
+stores each signature document the records name that this writer has not
+stored recently (``message_signature``; :mod:`.messagelog_signatures`): a
+batch's records share one.
 
 Outcome: the ``fault``/``fault_code`` columns are set when the record is
 written. The proxies pass them (they parsed the message and only log
@@ -54,9 +55,9 @@ from ._messagelog_sqlite import SqliteSink, sqlite_file
 from .config import MessageLogMode, MessageLogSettings
 from .logcrypt import LogKeystore, load_keystore, record_aad
 from .messagelog_entry import LogEntry, entry_for, log_entry, received_entry
-from .messagelog_models import signature_insert
 from .messagelog_query import Outcome, message_outcome
-from .models import MessageLogRecord
+from .messagelog_signatures import SignatureIds
+from .models import MessageLogRecord, MessageSignature
 from .timestamper import Timestamper
 from .timestamping_health import PendingRecordsHealth
 
@@ -73,6 +74,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _TABLE: Table = MessageLogRecord.__table__  # type: ignore[assignment]
+_SIGNATURES: Table = MessageSignature.__table__  # type: ignore[assignment]
 
 #: Upper bound of records written in one transaction.
 DEFAULT_MAX_RECORDS_PER_COMMIT = 1000
@@ -94,8 +96,8 @@ def _outcome(message: bytes) -> tuple[bool, str | None]:
 @dataclass(slots=True)
 class _Batch:
     rows: list[dict[str, object]]
-    #: signature_hash -> the signature_row() of the documents ``rows`` name.
-    signatures: dict[str, dict[str, object]]
+    #: signature_hash -> signature document, for the documents ``rows`` name.
+    signatures: dict[str, str]
     future: asyncio.Future[None]
 
 
@@ -146,6 +148,7 @@ class MessageLogWriter:
         self._busy = False
         sqlite = sqlite_file(db)
         self._sqlite = None if sqlite is None else SqliteSink(sqlite, db.engine.dialect)
+        self._ids = SignatureIds()
         self.commits = 0
 
     @property
@@ -211,13 +214,12 @@ class MessageLogWriter:
         if self._mode is MessageLogMode.NONE or not entries:
             return
         rows: list[dict[str, object]] = []
-        signatures: dict[str, dict[str, object]] = {}
+        signatures: dict[str, str] = {}
         for entry in entries:
             row = self._prepare(entry)
             if row is not None:
                 rows.append(row)
-                if entry.signature_hash not in signatures:
-                    signatures[entry.signature_hash] = entry.signature_row()
+                signatures[entry.signature_hash] = entry.signature_xml
         if not rows:
             return
         if self._task is None or self._task.done():
@@ -239,12 +241,11 @@ class MessageLogWriter:
                 size += len(batch.rows)
             error: JPLinkError | None = None
             try:
-                signatures: dict[str, dict[str, object]] = {}
+                signatures: dict[str, str] = {}
                 for batch in batches:
                     signatures.update(batch.signatures)
                 await self._insert(
-                    [row for batch in batches for row in batch.rows],
-                    list(signatures.values()),
+                    [row for batch in batches for row in batch.rows], signatures
                 )
                 self.commits += 1
             except (SQLAlchemyError, sqlite3.Error, JPLinkError, OSError) as exc:
@@ -263,20 +264,53 @@ class MessageLogWriter:
                     batch.future.set_exception(error)
 
     async def _insert(
-        self, rows: list[dict[str, object]], signatures: list[dict[str, object]]
+        self, rows: list[dict[str, object]], documents: Mapping[str, str]
     ) -> None:
-        """One transaction: the signatures not yet stored, then the rows.
+        """One transaction: the documents not stored yet, then the rows.
 
         All or nothing: a record is never stored without its signature.
         """
-        if self._sqlite is not None:
-            await self._sqlite.insert(rows, signatures)
-            return
+        known = self._ids.known(documents)
+        new = [(h, xml) for h, xml in documents.items() if h not in known]
+        try:
+            if self._sqlite is not None:
+                ids = await self._sqlite.insert(rows, known, new)
+            else:
+                ids = await self._insert_engine(rows, known, new)
+        except BaseException:
+            # Nothing is assumed after a failure (not even what was known).
+            self._ids.forget()
+            raise
+        self._ids.remember(ids)
+
+    async def _insert_engine(
+        self,
+        rows: list[dict[str, object]],
+        known: Mapping[str, int],
+        new: list[tuple[str, str]],
+    ) -> dict[str, int]:
         # Core INSERTs on a connection (executemany): no ORM session, no
         # unit of work; SQLAlchemy batches the rows ("insertmanyvalues").
+        ids = dict(known)
         async with self._db.engine.begin() as conn:
-            await conn.execute(signature_insert(conn.dialect), signatures)
-            await conn.execute(insert(_TABLE), rows)
+            if new:
+                stored = await conn.execute(
+                    insert(_SIGNATURES).returning(
+                        _SIGNATURES.c.id,
+                        _SIGNATURES.c.signature_hash,
+                        sort_by_parameter_order=True,
+                    ),
+                    [{"signature_hash": h, "signature_xml": xml} for h, xml in new],
+                )
+                ids.update({str(h): int(i) for i, h in stored})
+            await conn.execute(
+                insert(_TABLE),
+                [
+                    {**row, "signature_id": ids[str(row["signature_hash"])]}
+                    for row in rows
+                ],
+            )
+        return ids
 
     async def close(self) -> None:
         """Finish what is queued, then stop the writer task."""

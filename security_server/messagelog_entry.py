@@ -62,9 +62,8 @@ class LogEntry:
     def row(self) -> dict[str, object]:
         """The ``message_log`` column values for an INSERT.
 
-        The signature document is not among them: it is stored once per
-        document (:meth:`signature_row`), and the record names it by
-        ``signature_hash``.
+        The signature document is not among them: the writer stores it once
+        for the records that share it and adds their ``signature_id``.
         """
         return {
             "query_id": self.query_id,
@@ -84,13 +83,7 @@ class LogEntry:
             "archived": False,
             "fault": self.fault,
             "fault_code": self.fault_code,
-        }
-
-    def signature_row(self) -> dict[str, object]:
-        """The ``message_signature`` column values (inserted unless stored)."""
-        return {
-            "signature_hash": self.signature_hash,
-            "signature_xml": self.signature_xml,
+            "signature_id": None,  # the writer's, once the document is stored
         }
 
 

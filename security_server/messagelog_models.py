@@ -10,17 +10,14 @@ import datetime as dt
 
 from sqlalchemy import (
     Boolean,
-    Dialect,
     ForeignKey,
     Index,
-    Insert,
     Integer,
     LargeBinary,
     String,
     Text,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ._model_base import BIGID, CODE_LEN, ID_LEN, TIMESTAMP, Base
@@ -31,7 +28,6 @@ __all__ = [
     "MessageSignature",
     "MessageTimestamp",
     "PendingArchiveTransfer",
-    "signature_insert",
 ]
 
 
@@ -49,19 +45,26 @@ class MessageTimestamp(Base):
 
 
 class MessageSignature(Base):
-    """A signature document, stored once for all the records it signs.
+    """A signature document, stored once for the records it signs.
 
     A batch signature (PROTOCOLS.md §6.3) is one document, of several KB with
     its certificates and OCSP responses, for every message of the batch; kept
     in each record it was most of a record's bytes and of the cost of writing
-    and time-stamping one. Records point here by ``signature_hash``, which is
-    the digest of exactly these bytes, so equal keys mean equal documents.
+    and time-stamping one. Records point here by ``id``: a key that grows with
+    each insert, so that neither this table nor ``message_log``'s index on it
+    takes inserts at random places (a key on the digest did, and halved the
+    write rate of records whose documents are all different). Which document
+    is already stored is known to the writer that stored it
+    (:class:`security_server.messagelog_signatures.SignatureIds`); another
+    worker process may store the same document again, under its own id.
     Retention deletes a row with the last record that points to it.
     """
 
     __tablename__ = "message_signature"
-    #: base64 SHA-512 of ``signature_xml``'s UTF-8 bytes.
-    signature_hash: Mapped[str] = mapped_column(String(100), primary_key=True)
+    id: Mapped[int] = mapped_column(BIGID, primary_key=True)
+    #: base64 SHA-512 of ``signature_xml``'s UTF-8 bytes (the records'
+    #: ``signature_hash``).
+    signature_hash: Mapped[str] = mapped_column(String(100))
     signature_xml: Mapped[str] = mapped_column(Text)
 
 
@@ -93,8 +96,9 @@ class MessageLogRecord(Base):
     attachment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     #: base64 SHA-512 of the signature XML's UTF-8 bytes (ts hash-chain
     #: input); the document itself is the ``message_signature`` row.
-    signature_hash: Mapped[str] = mapped_column(
-        String(100), ForeignKey("message_signature.signature_hash"), index=True
+    signature_hash: Mapped[str] = mapped_column(String(100))
+    signature_id: Mapped[int] = mapped_column(
+        BIGID, ForeignKey("message_signature.id"), index=True
     )
     #: Batch signature: the message's hash chain and the chain result.
     hash_chain: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -164,14 +168,3 @@ class PendingArchiveTransfer(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP)
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP)
-
-
-def signature_insert(dialect: Dialect) -> Insert:
-    """The INSERT of signature documents, skipping one already stored.
-
-    The key is the document's digest, so a conflict is the same document:
-    another batch of the same signature, or another writer process.
-    """
-    if dialect.name == "postgresql":
-        return postgresql.insert(MessageSignature).on_conflict_do_nothing()
-    return sqlite.insert(MessageSignature).on_conflict_do_nothing()

@@ -99,9 +99,9 @@ async def delete_expired_records(
                     .distinct()
                 )
             )
-            hashes = set(
+            documents = set(
                 await session.scalars(
-                    select(_LOG.c.signature_hash).where(_LOG.c.id.in_(ids)).distinct()
+                    select(_LOG.c.signature_id).where(_LOG.c.id.in_(ids)).distinct()
                 )
             )
             await session.execute(delete(_LOG).where(_LOG.c.id.in_(ids)))
@@ -113,10 +113,10 @@ async def delete_expired_records(
                 )
                 timestamps += int(result.rowcount or 0)  # type: ignore[attr-defined]
             # A batch's records may span chunks: a document goes with the
-            # last record naming it (found by ix_message_log_signature_hash).
-            unnamed = ~exists().where(_LOG.c.signature_hash == _SIG.c.signature_hash)
+            # last record naming it (found by ix_message_log_signature_id).
+            unnamed = ~exists().where(_LOG.c.signature_id == _SIG.c.id)
             result = await session.execute(
-                delete(_SIG).where(_SIG.c.signature_hash.in_(hashes), unnamed)
+                delete(_SIG).where(_SIG.c.id.in_(documents), unnamed)
             )
             signatures += int(result.rowcount or 0)  # type: ignore[attr-defined]
         if len(ids) < chunk:

@@ -123,12 +123,12 @@ class Timestamper:
             )
             return [(int(r[0]), str(r[1])) for r in rows]
 
-    async def _single_data(self, record_id: int, signature_hash: str) -> bytes:
+    async def _single_data(self, record_id: int) -> bytes:
         async with self._db.transaction() as session:
             xml = await session.scalar(
-                select(MessageSignature.signature_xml).where(
-                    MessageSignature.signature_hash == signature_hash
-                )
+                select(MessageSignature.signature_xml)
+                .join(_LOG, _LOG.c.signature_id == MessageSignature.id)
+                .where(_LOG.c.id == record_id)
             )
         if xml is None:
             raise StorageError(f"Message-log record {record_id} disappeared")
@@ -185,7 +185,7 @@ class Timestamper:
         now = self._clock()
         chains: Sequence[bytes | None]
         if len(pending) == 1:
-            data, result, chains = await self._single_data(*pending[0]), None, [None]
+            data, result, chains = await self._single_data(pending[0][0]), None, [None]
         else:
             data, chains = hash_chain_data([h for _, h in pending])
             result = data

@@ -50,9 +50,13 @@ from security_server.config import MessageLogMode
 from security_server.db import open_database
 from security_server.evidence_http import find_evidence
 from security_server.messagelog import log_entry
-from security_server.messagelog_models import signature_insert
 from security_server.messagelog_query import LogQuery, Outcome
-from security_server.models import Client, MessageLogRecord, MessageTimestamp
+from security_server.models import (
+    Client,
+    MessageLogRecord,
+    MessageSignature,
+    MessageTimestamp,
+)
 from security_server.proxy_listener import client_proxy_server
 from security_server.states import LogDirection, LogSide
 from tests.conftest import require_tool
@@ -136,11 +140,14 @@ class World:
             now=at,
         )
         async with db.transaction() as session:
-            await session.execute(
-                signature_insert(db.engine.dialect), [entry.signature_row()]
+            document = MessageSignature(
+                signature_hash=entry.signature_hash, signature_xml=entry.signature_xml
             )
+            session.add(document)
+            await session.flush()
             result = await session.execute(
-                insert(MessageLogRecord).returning(MessageLogRecord.id), [entry.row()]
+                insert(MessageLogRecord).returning(MessageLogRecord.id),
+                [{**entry.row(), "signature_id": document.id}],
             )
             return int(result.scalar_one())
 

@@ -74,6 +74,11 @@ async def _documents(db: Database) -> dict[str, str]:
         return {str(h): str(x) for h, x in rows}
 
 
+async def _count(db: Database, table: str) -> int:
+    async with db.engine.connect() as conn:
+        return int(await conn.scalar(text(f"SELECT COUNT(*) FROM {table}")) or 0)
+
+
 async def _records(db: Database) -> dict[str, tuple[str, str]]:
     """query_id -> (signature_hash, signature_xml) as the ORM reads them."""
     async with db.transaction() as session:
@@ -90,9 +95,23 @@ async def test_writer_stores_each_document_once(db: Database, now: dt.datetime) 
         _key(SIG_A): SIG_A.decode(),
         _key(SIG_B): SIG_B.decode(),
     }
+    assert await _count(db, "message_signature") == 2
     expected = {f"q{i}": SIG_A for i in (1, 2, 3, 4)} | {"q5": SIG_B, "q6": SIG_B}
     assert await _records(db) == {
         q: (_key(sig), sig.decode()) for q, sig in expected.items()
+    }
+
+
+async def test_another_writer_stores_a_document_again_and_both_read_back(
+    db: Database, now: dt.datetime
+) -> None:
+    # Writers (worker processes) do not share what they stored: the second
+    # stores A again under its own id; each record names a complete copy.
+    await _write(db, [_entry("w1", now, SIG_A)])
+    await _write(db, [_entry("w2", now, SIG_A)])
+    assert await _count(db, "message_signature") == 2
+    assert await _records(db) == {
+        q: (_key(SIG_A), SIG_A.decode()) for q in ("w1", "w2")
     }
 
 
@@ -244,7 +263,7 @@ async def test_migration_moves_documents_and_back(
         async with db.engine.connect() as conn:
             schema = await conn.run_sync(_schema)
         assert "signature_xml" not in schema.columns
-        assert "ix_message_log_signature_hash" in schema.indexes
+        assert "ix_message_log_signature_id" in schema.indexes
         assert "message_signature" in schema.referred
         # The time-stamper's partial index keeps its WHERE through the rebuild.
         where = "WHERE timestamp_id IS NULL"
@@ -266,7 +285,7 @@ async def test_migration_moves_documents_and_back(
         assert "message_signature" not in schema.tables
         assert schema.columns["signature_xml"] is False  # NOT NULL again
         assert "message_signature" not in schema.referred
-        assert "ix_message_log_signature_hash" not in schema.indexes
+        assert "ix_message_log_signature_id" not in schema.indexes
         assert where in await _untimestamped_index_sql(db)
     finally:
         await db.dispose()

@@ -21,9 +21,10 @@ async def test_message_log_round_trip_and_indexes(
     db: Database, now: dt.datetime
 ) -> None:
     async with db.transaction() as s:
-        s.add(
-            MessageSignature(signature_hash="aGFzaA==", signature_xml="<ds:Signature/>")
+        document = MessageSignature(
+            signature_hash="aGFzaA==", signature_xml="<ds:Signature/>"
         )
+        s.add(document)
         await s.flush()
         for i, direction in enumerate(LogDirection):
             s.add(
@@ -36,6 +37,7 @@ async def test_message_log_round_trip_and_indexes(
                     logged_at=now + dt.timedelta(seconds=i),
                     message=b"<soap/>" if direction is LogDirection.REQUEST else None,
                     signature_hash="aGFzaA==",
+                    signature_id=document.id,
                     signer_cert_sha256="00" * 32,
                     ocsp_responses=json.dumps(["AAEC"]),
                 )

@@ -8,6 +8,7 @@ import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -155,16 +156,14 @@ async def test_sqlite_batch_is_one_call_in_the_writer_thread(
     calls: list[int] = []
     real = _messagelog_sqlite.SqliteSink._insert_sync
 
-    def counting(
-        self: object, statements: list[tuple[str, list[object]]], checkpoint: bool
-    ) -> None:
-        # One INSERT of the batch's signature documents (all of these
-        # records share one), then one INSERT of the records.
-        (sig_sql, sig_rows), (log_sql, log_rows) = statements
-        assert "message_signature" in sig_sql and len(sig_rows) == 1
-        assert "message_log" in log_sql
-        calls.append(len(log_rows))
-        real(self, statements, checkpoint)  # type: ignore[arg-type]
+    def counting(self: object, work: Any, checkpoint: bool) -> dict[str, int]:
+        # One transaction: the records' one shared signature document is
+        # stored the first time only, then one INSERT of the records.
+        assert len(work.documents) == (0 if calls else 1)
+        ((sql, _, _, params),) = work.records
+        assert "message_log" in sql
+        calls.append(len(params))
+        return real(self, work, checkpoint)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_messagelog_sqlite.SqliteSink, "_insert_sync", counting)
     writer = MessageLogWriter(database, MessageLogMode.FULL)
