@@ -3,10 +3,10 @@
 Run with ``.venv/bin/python -m bench.bench_messagelog [--rate 4000]
 [--seconds 20] [--db-url URL] [--batch 16]``. Records carry signature
 documents of a real one's size, shared by ``--batch`` exchanges in a row as
-batch signing shares them (1: every message signed alone). It creates a temporary CA home and starts
-the real TSA (``jplink ca serve``) on a free loopback port, opens a migrated
-security-server database (SQLite by default), and then measures, in the same
-run:
+batch signing shares them (1: every message signed alone). It creates a
+temporary CA home and starts the real TSA (``jplink ca serve``) on a free
+loopback port, opens a migrated security-server database (SQLite by
+default), and then measures, in the same run:
 
 1. write capacity: records/s the batched writer commits when flooded by
    concurrent exchanges (4 records each: both sides' request and response);
