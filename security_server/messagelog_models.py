@@ -107,8 +107,9 @@ class MessageLogRecord(Base):
     signer_cert_sha256: Mapped[str] = mapped_column(String(64))
     #: JSON list of base64 DER OCSP responses embedded in the signature.
     ocsp_responses: Mapped[str] = mapped_column(Text, default="[]")
+    #: Indexed: retention deletes a time-stamp with the last record it covers.
     timestamp_id: Mapped[int | None] = mapped_column(
-        BIGID, ForeignKey("message_timestamp.id"), nullable=True
+        BIGID, ForeignKey("message_timestamp.id"), nullable=True, index=True
     )
     #: This record's ts hash chain within its time-stamp batch.
     timestamp_hash_chain: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -9,6 +9,9 @@ Revises: 0006
   names the row (a foreign key, with an index: retention finds a document's
   last record by it). ``message_log.signature_hash`` stays (the time-stamper's
   input).
+- ``ix_message_log_timestamp_id``: retention deletes a time-stamp with the
+  last record it covers; without the index, finding that record scanned the
+  whole log once per time-stamp.
 
 A batch signature covers every message of its batch, and the document (with
 its certificates and OCSP responses) was most of each record's bytes. On
@@ -77,6 +80,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_message_log_signature_id", ["signature_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_message_log_timestamp_id", ["timestamp_id"], unique=False
+        )
         batch_op.create_foreign_key(
             "fk_message_log_signature_id",
             "message_signature",
@@ -90,6 +96,7 @@ def downgrade() -> None:
     op.drop_index(_UNSTAMPED, table_name="message_log")
     with op.batch_alter_table("message_log", schema=None) as batch_op:
         batch_op.drop_constraint("fk_message_log_signature_id", type_="foreignkey")
+        batch_op.drop_index("ix_message_log_timestamp_id")
         batch_op.drop_index("ix_message_log_signature_id")
         batch_op.add_column(sa.Column("signature_xml", sa.Text(), nullable=True))
     op.execute(

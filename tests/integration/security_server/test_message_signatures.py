@@ -264,6 +264,7 @@ async def test_migration_moves_documents_and_back(
             schema = await conn.run_sync(_schema)
         assert "signature_xml" not in schema.columns
         assert "ix_message_log_signature_id" in schema.indexes
+        assert "ix_message_log_timestamp_id" in schema.indexes  # retention's
         assert "message_signature" in schema.referred
         # The time-stamper's partial index keeps its WHERE through the rebuild.
         where = "WHERE timestamp_id IS NULL"
@@ -286,6 +287,7 @@ async def test_migration_moves_documents_and_back(
         assert schema.columns["signature_xml"] is False  # NOT NULL again
         assert "message_signature" not in schema.referred
         assert "ix_message_log_signature_id" not in schema.indexes
+        assert "ix_message_log_timestamp_id" not in schema.indexes
         assert where in await _untimestamped_index_sql(db)
     finally:
         await db.dispose()
