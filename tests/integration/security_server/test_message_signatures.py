@@ -22,6 +22,7 @@ from security_server.messagelog import LogEntry, MessageLogWriter, log_entry
 from security_server.models import MessageLogRecord
 from security_server.retention import delete_expired_records
 from security_server.states import LogDirection, LogSide
+from tests.support.messagelog import unstorable
 
 CLIENT = ClientId("JP-TEST", "COM", "1111").subsystem("client")
 SERVICE = ServiceId("JP-TEST", "COM", "2222", "data", "getTrades")
@@ -118,15 +119,7 @@ async def test_another_writer_stores_a_document_again_and_both_read_back(
 async def test_failed_write_stores_neither_record_nor_document(
     db: Database, now: dt.datetime
 ) -> None:
-    bad = _entry("bad", now, SIG_C)
-    bad_row = bad.row()
-    bad_row["signer_cert_sha256"] = None  # NOT NULL column: the insert fails
-
-    class Broken(LogEntry):
-        def row(self) -> dict[str, object]:
-            return bad_row
-
-    broken = Broken(**{f: getattr(bad, f) for f in LogEntry.__dataclass_fields__})
+    broken = unstorable(_entry("bad", now, SIG_C))  # a NOT NULL column left empty
     writer = MessageLogWriter(db, MessageLogMode.FULL)
     try:
         await writer.write([_entry("kept", now, SIG_A)])

@@ -21,6 +21,7 @@ from security_server.db import open_database
 from security_server.messagelog import LogEntry, MessageLogWriter, log_entry
 from security_server.models import MessageLogRecord
 from security_server.states import LogDirection, LogSide
+from tests.support.messagelog import unstorable
 
 CLIENT = ClientId("JP-TEST", "COM", "1111").subsystem("client")
 SERVICE = ServiceId("JP-TEST", "COM", "2222", "data", "getTrades")
@@ -98,15 +99,8 @@ async def test_failed_commit_fails_every_waiter_and_writer_recovers(
     db: Database, now: dt.datetime
 ) -> None:
     writer = MessageLogWriter(db, MessageLogMode.FULL)
-    bad = _entry(1, now, MessageLogMode.FULL)
-    bad_row = bad.row()
-    bad_row["signer_cert_sha256"] = None  # NOT NULL column: the insert fails
-
-    class Broken(LogEntry):
-        def row(self) -> dict[str, object]:
-            return bad_row
-
-    broken = Broken(**{f: getattr(bad, f) for f in LogEntry.__dataclass_fields__})
+    # A NOT NULL column left empty: the whole batch's INSERT fails.
+    broken = unstorable(_entry(1, now, MessageLogMode.FULL))
     try:
         outcomes = await asyncio.gather(
             writer.write([broken]),
