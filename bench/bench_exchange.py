@@ -42,15 +42,12 @@ import argparse
 import asyncio
 import contextlib
 import os
-import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -59,231 +56,19 @@ import uvloop
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bench._exchange_load import (
+    cpu_seconds,
+    load,
+    load_open,
+    machine_busy,
+    ms,
+    run_stub,
+    wait_for,
+)
+from bench._exchange_profile import start_py_spy, summarise_profile
+
 JPLINK = [sys.executable, "-m", "jplink.cli"]
 PIN = "correct horse 1"
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = process.stderr.read()[-3000:] if process.stderr else b""
-            text = tail.decode(errors="replace")
-            raise SystemExit(f"process for port {port} exited early:\n{text}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port}")
-
-
-def run_stub(port: int) -> None:
-    """The provider's service: answers every getTrades request (own process).
-
-    The answer to a request body is computed once (the load generator sends
-    the same request every time) and then replayed, so that the stub costs
-    what a trivial service costs and the direct baseline measures the HTTP
-    path, not XML processing in the stub.
-    """
-    from tests.integration.security_server.pair import answer_trades
-
-    answers: dict[bytes, bytes] = {}
-
-    async def handle(request: web.Request) -> web.Response:
-        body = await request.read()
-        data = answers.get(body)
-        if data is None:
-            data = answer_trades(body, request.headers.get("Content-Type", ""))
-            if len(answers) < 1024:
-                answers[body] = data
-        return web.Response(body=data, content_type="text/xml", charset="utf-8")
-
-    app = web.Application()
-    app.router.add_post("/soap", handle)
-
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        await asyncio.Event().wait()
-
-    uvloop.run(main())
-
-
-async def _load(
-    url: str,
-    body: bytes,
-    clients: int,
-    duration: float,
-    on_start: Callable[[], None] | None = None,
-) -> tuple[int, list[float], int]:
-    """Run ``clients`` workers for ``duration`` seconds after a warm-up.
-
-    ``on_start`` is called when the measurement starts (after the warm-up):
-    the caller reads the servers' CPU time there.
-    """
-    latencies: list[float] = []
-    errors = 0
-    deadline = 0.0
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
-
-        async def worker() -> None:
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                async with http.post(
-                    url, data=body, headers={"Content-Type": "text/xml; charset=UTF-8"}
-                ) as resp:
-                    await resp.read()
-                    errors += resp.status != 200
-                latencies.append(time.perf_counter() - start)
-
-        async def once() -> None:
-            async with http.post(
-                url, data=body, headers={"Content-Type": "text/xml; charset=UTF-8"}
-            ) as resp:
-                await resp.read()
-
-        # Warm up (caches), then open the pools at the measured concurrency:
-        # every connection (ours and A's to B) exists before the clock starts,
-        # so the figures are the steady state, not the pools growing.
-        for _ in range(3):
-            await once()
-        await asyncio.gather(*(once() for _ in range(clients)))
-        if on_start is not None:
-            on_start()
-        started = time.perf_counter()
-        deadline = started + duration
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    return int(len(latencies) / elapsed), latencies, errors
-
-
-async def _load_open(
-    url: str, body: bytes, rate: float, duration: float, connections: int = 64
-) -> tuple[int, list[float], int]:
-    """Offer ``rate`` requests/s (Poisson arrivals) over ``connections``.
-
-    Open loop: a request is started at its arrival time whether or not the
-    earlier ones were answered (as independent information systems do), and
-    its latency counts from that arrival, waiting for a free connection
-    included, so a server that falls behind shows it in the percentiles
-    (no coordinated omission). In a closed loop of N clients the median
-    latency is N / throughput by Little's law, so its p99 says little;
-    this is the measure for "p99 at a given load".
-    """
-    latencies: list[float] = []
-    errors = 0
-    rng = random.Random(5500)
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector) as http:
-
-        async def one(arrival: float) -> None:
-            nonlocal errors
-            try:
-                async with http.post(
-                    url, data=body, headers={"Content-Type": "text/xml; charset=UTF-8"}
-                ) as resp:
-                    await resp.read()
-                    errors += resp.status != 200
-            except aiohttp.ClientError:
-                errors += 1
-            latencies.append(time.perf_counter() - arrival)
-
-        # Open the connections first, as the closed-loop cases do.
-        await asyncio.gather(*(one(time.perf_counter()) for _ in range(connections)))
-        latencies.clear()
-        tasks: list[asyncio.Task[None]] = []
-        started = time.perf_counter()
-        arrival = started
-        while arrival < started + duration:
-            arrival += rng.expovariate(rate)
-            delay = arrival - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(arrival)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - started
-    return int(len(latencies) / elapsed), latencies, errors
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, all threads) a process and its children
-    (the proxy workers of ``[exchange] workers``) have used so far."""
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # gone meanwhile
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all cores so far, from /proc/stat."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def _ms(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _spy(pid: int, out: Path, gil: bool = False) -> subprocess.Popen[bytes]:
-    """Sample a running server with py-spy (collapsed stacks into ``out``).
-
-    With ``gil`` only samples of the thread holding the GIL count: Python's
-    own CPU, without the time a runnable thread waits for a core on a busy
-    machine (which plain sampling counts as busy).
-    """
-    spy = Path(sys.executable).with_name("py-spy")
-    cmd = [str(spy), "record", "--pid", str(pid), "--format", "raw",
-           "--rate", "250", "--nonblocking", "--output", str(out)]  # fmt: skip
-    if gil:
-        cmd.append("--gil")
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def summarise_profile(path: Path, top: int = 22) -> str:
-    """Where the time goes, from py-spy's collapsed stacks.
-
-    Returns a table of the functions with the most samples inclusive (the
-    function or anything it calls is on the CPU) and exclusive (the function
-    itself is), as shares of all samples.
-    """
-    inclusive: dict[str, int] = {}
-    exclusive: dict[str, int] = {}
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = [_frame(f) for f in stack.split(";")]
-        for name in set(frames):
-            inclusive[name] = inclusive.get(name, 0) + n
-        exclusive[frames[-1]] = exclusive.get(frames[-1], 0) + n
-    lines = [f"{path.stem}: {total} samples"]
-    for title, table in (("inclusive", inclusive), ("exclusive", exclusive)):
-        lines.append(f"  -- {title}")
-        ranked = sorted(table.items(), key=lambda kv: -kv[1])[:top]
-        lines += [f"  {100 * n / max(1, total):5.1f}%  {name}" for name, n in ranked]
-    return "\n".join(lines)
-
-
-def _frame(frame: str) -> str:
-    # "func (path/to/module.py:123)" -> "func (module.py)"
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")").rpartition(":")[0]
-    parts = Path(where).parts
-    return f"{name} ({'/'.join(parts[-2:])})" if parts else name
 
 
 @contextlib.asynccontextmanager
@@ -303,11 +88,13 @@ async def _servers(
                 subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             )
         for node, proc in zip(nodes, procs, strict=True):
-            await asyncio.to_thread(_wait_for, node.config.server_proxy.port, proc)
-            await asyncio.to_thread(_wait_for, node.config.client_proxy.http_port, proc)
+            await asyncio.to_thread(wait_for, node.config.server_proxy.port, proc)
+            await asyncio.to_thread(wait_for, node.config.client_proxy.http_port, proc)
         if profile_dir is not None:
             for node, proc in zip(nodes, procs, strict=True):
-                spies.append(_spy(proc.pid, profile_dir / f"{node.name}.txt", gil))
+                spies.append(
+                    start_py_spy(proc.pid, profile_dir / f"{node.name}.txt", gil)
+                )
         yield procs
     finally:
         for spy in spies:
@@ -367,7 +154,7 @@ async def main(args: argparse.Namespace) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        await asyncio.to_thread(_wait_for, stub_port, stub)
+        await asyncio.to_thread(wait_for, stub_port, stub)
         stub_url = f"http://127.0.0.1:{stub_port}/soap"
         async with aiohttp.ClientSession() as http:
 
@@ -400,7 +187,7 @@ async def main(args: argparse.Namespace) -> None:
                     async with _servers([a, b], profile, args.gil) as procs:
                         for clients in args.clients:
                             if clients not in direct:
-                                direct[clients] = await _load(
+                                direct[clients] = await load(
                                     stub_url, request, clients, args.duration
                                 )
                                 _report("direct", clients, direct[clients], None)
@@ -412,10 +199,10 @@ async def main(args: argparse.Namespace) -> None:
                                 before: list[float] = before,
                                 machine: list[tuple[float, float]] = machine,
                             ) -> None:
-                                before[:] = [_cpu_seconds(p.pid) for p in procs]
-                                machine[:] = [_machine_busy()]
+                                before[:] = [cpu_seconds(p.pid) for p in procs]
+                                machine[:] = [machine_busy()]
 
-                            result = await _load(
+                            result = await load(
                                 a.client_proxy_url,
                                 request,
                                 clients,
@@ -423,10 +210,10 @@ async def main(args: argparse.Namespace) -> None:
                                 on_start=mark,
                             )
                             used = [
-                                _cpu_seconds(p.pid) - b4
+                                cpu_seconds(p.pid) - b4
                                 for p, b4 in zip(procs, before, strict=True)
                             ]
-                            busy_now = _machine_busy()
+                            busy_now = machine_busy()
                             busy = (busy_now[0] - machine[0][0]) / max(
                                 1, busy_now[1] - machine[0][1]
                             )
@@ -438,7 +225,7 @@ async def main(args: argparse.Namespace) -> None:
                             _report(name, clients, result, direct[clients], cpu, busy)
                             rates[(batch, mode, clients)] = result[0]
                         for rate in args.rates:
-                            result = await _load_open(
+                            result = await load_open(
                                 a.client_proxy_url, request, rate, args.duration
                             )
                             name = (
@@ -492,7 +279,7 @@ def _report(
         added = f"{median - statistics.median(direct[1]) * 1000:.2f}"
         ratio = f"{rate / max(1, direct[0]):.2f}"
     used = "" if busy is None else f"{100 * busy:.0f}%"
-    print(f"{name:<37}{clients:>8}{rate:>9}{median:>11.2f}{_ms(lat, 0.99):>9.2f}"
+    print(f"{name:<37}{clients:>8}{rate:>9}{median:>11.2f}{ms(lat, 0.99):>9.2f}"
           f"{errors:>8}{added:>10}{ratio:>7}{cpu:>12}{used:>6}",
           flush=True)  # fmt: skip
 
