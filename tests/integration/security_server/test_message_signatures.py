@@ -18,11 +18,10 @@ from jplink.storage import Database, create_database, upgrade_database
 from jplink.storage.migrations import alembic_config
 from security_server.config import MessageLogMode
 from security_server.db import MIGRATIONS
-from security_server.messagelog import LogEntry, MessageLogWriter, log_entry
+from security_server.messagelog import LogEntry, MessageLogWriter
 from security_server.models import MessageLogRecord
 from security_server.retention import delete_expired_records
-from security_server.states import LogDirection, LogSide
-from tests.support.messagelog import unstorable
+from tests.support.messagelog import entry, unstorable
 
 CLIENT = ClientId("JP-TEST", "COM", "1111").subsystem("client")
 SERVICE = ServiceId("JP-TEST", "COM", "2222", "data", "getTrades")
@@ -39,23 +38,7 @@ def _key(document: bytes) -> str:
 
 
 def _entry(query_id: str, at: dt.datetime, signature: bytes) -> LogEntry:
-    return log_entry(
-        query_id=query_id,
-        client=CLIENT,
-        service=SERVICE,
-        direction=LogDirection.REQUEST,
-        side=LogSide.CLIENT_PROXY,
-        soap=SOAP,
-        signature_xml=signature,
-        hash_chain=None,
-        hash_chain_result=None,
-        signer_cert_der=b"cert",
-        ocsp_ders=[],
-        mode=MessageLogMode.FULL,
-        x_request_id=None,
-        now=at,
-        fault=False,
-    )
+    return entry(query_id, at, soap=SOAP, signature_xml=signature, fault=False)
 
 
 async def _write(db: Database, *batches: list[LogEntry]) -> None:

@@ -42,6 +42,7 @@ from security_server.timestamper import (
     TimestampingHealth,
 )
 from tests.conftest import require_tool
+from tests.support.messagelog import entry
 from tests.support.pki import TestPki, build_test_pki, pem
 
 CLIENT = ClientId("JP-TEST", "COM", "1111").subsystem("client")
@@ -69,22 +70,7 @@ async def log_records(
     try:
         await writer.write(
             [
-                log_entry(
-                    query_id=f"{prefix}{i}",
-                    client=CLIENT,
-                    service=SERVICE,
-                    direction=LogDirection.REQUEST,
-                    side=LogSide.CLIENT_PROXY,
-                    soap=b"<m/>",
-                    signature_xml=signature_xml(v),
-                    hash_chain=None,
-                    hash_chain_result=None,
-                    signer_cert_der=b"cert",
-                    ocsp_ders=[],
-                    mode=MessageLogMode.FULL,
-                    x_request_id=None,
-                    now=at,
-                )
+                entry(f"{prefix}{i}", at, signature_xml=signature_xml(v))
                 for i, v in enumerate(values)
             ]
         )

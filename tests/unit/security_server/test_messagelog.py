@@ -18,10 +18,9 @@ from jplink.identifiers import ClientId, ServiceId
 from jplink.storage import Database
 from security_server.config import MessageLogMode
 from security_server.db import open_database
-from security_server.messagelog import LogEntry, MessageLogWriter, log_entry
+from security_server.messagelog import LogEntry, MessageLogWriter
 from security_server.models import MessageLogRecord
-from security_server.states import LogDirection, LogSide
-from tests.support.messagelog import unstorable
+from tests.support.messagelog import entry, unstorable
 
 CLIENT = ClientId("JP-TEST", "COM", "1111").subsystem("client")
 SERVICE = ServiceId("JP-TEST", "COM", "2222", "data", "getTrades")
@@ -37,21 +36,13 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 def _entry(i: int, now: dt.datetime, mode: MessageLogMode) -> LogEntry:
-    return log_entry(
-        query_id=f"q{i}",
-        client=CLIENT,
-        service=SERVICE,
-        direction=LogDirection.REQUEST,
-        side=LogSide.CLIENT_PROXY,
+    return entry(
+        f"q{i}",
+        now,
         soap=f"<m>{i}</m>".encode(),
-        signature_xml=b"<sig/>",
-        hash_chain=None,
-        hash_chain_result=None,
-        signer_cert_der=b"cert",
         ocsp_ders=[b"ocsp"],
         mode=mode,
         x_request_id="r",
-        now=now,
     )
 
 

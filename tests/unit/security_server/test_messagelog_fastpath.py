@@ -21,9 +21,10 @@ from security_server import _messagelog_sqlite, messagelog
 from security_server.config import MessageLogMode
 from security_server.db import open_database
 from security_server.logcrypt import create_keystore, load_keystore
-from security_server.messagelog import LogEntry, MessageLogWriter, log_entry
+from security_server.messagelog import LogEntry, MessageLogWriter
 from security_server.models import MessageLogRecord
-from security_server.states import LogDirection, LogSide
+from security_server.states import LogDirection
+from tests.support.messagelog import entry
 
 CLIENT = ClientId("JP-TEST", "COM", "1111").subsystem("client")
 SERVICE = ServiceId("JP-TEST", "COM", "2222", "data", "getTrades")
@@ -47,21 +48,13 @@ def _entry(
     fault: bool | None = None,
     fault_code: str | None = None,
 ) -> LogEntry:
-    return log_entry(
-        query_id=query_id,
-        client=CLIENT,
-        service=SERVICE,
+    return entry(
+        query_id,
+        now,
         direction=LogDirection.RESPONSE,
-        side=LogSide.CLIENT_PROXY,
         soap=soap,
-        signature_xml=b"<sig/>",
-        hash_chain=None,
-        hash_chain_result=None,
-        signer_cert_der=b"cert",
         ocsp_ders=[b"ocsp"],
-        mode=MessageLogMode.FULL,
         x_request_id="r",
-        now=now,
         fault=fault,
         fault_code=fault_code,
     )

@@ -26,10 +26,11 @@ from security_server.logcrypt import (
     record_aad,
     rotate_keystore,
 )
-from security_server.messagelog import LogEntry, log_entry, open_message_log_writer
+from security_server.messagelog import LogEntry, open_message_log_writer
 from security_server.models import MessageLogRecord, MessageTimestamp
 from security_server.retention import delete_expired_records
-from security_server.states import LogDirection, LogSide
+from security_server.states import LogSide
+from tests.support.messagelog import entry as record_entry
 
 CONSUMER = ClientId("JP-TEST", "COM", "1111").subsystem("client")
 QUIET = ClientId("JP-TEST", "COM", "1111").subsystem("quiet")
@@ -48,21 +49,14 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 def entry(
     client: ClientId, side: LogSide, now: dt.datetime, mode: MessageLogMode
 ) -> LogEntry:
-    return log_entry(
-        query_id=f"q-{client.subsystem_code}-{side.value}",
+    return record_entry(
+        f"q-{client.subsystem_code}-{side.value}",
+        now,
         client=client,
         service=PROVIDER_SERVICE,
-        direction=LogDirection.REQUEST,
         side=side,
         soap=b"<secret>body</secret>",
-        signature_xml=b"<sig/>",
-        hash_chain=None,
-        hash_chain_result=None,
-        signer_cert_der=b"cert",
-        ocsp_ders=[],
         mode=mode,
-        x_request_id=None,
-        now=now,
     )
 
 
