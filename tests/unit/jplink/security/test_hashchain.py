@@ -8,6 +8,8 @@ import re
 
 import pytest
 from asn1crypto import core
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jplink.errors import InvalidDigest, MalformedMessage
 from jplink.security.c14n import DigestAlgorithm
@@ -125,6 +127,33 @@ def test_every_chain_of_every_tree_shape_verifies(n):
         other = dict(messages[(i + 1) % n])
         with pytest.raises((InvalidDigest, MalformedMessage)):
             verify_hash_chain(batch.result, chain, digests=other)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 2), min_size=2, max_size=300))
+def test_large_batches_every_chain_verifies(attachments):
+    # Batches as the time-stamper builds them (hundreds of records per
+    # stamp), any mix of attachments: each chain proves its own message to
+    # the checker, which evaluates it independently of how it was written.
+    messages = [
+        [("/message.xml", hashlib.sha512(b"m%d" % i).digest())]
+        + [
+            (f"/attachment{a + 1}", hashlib.sha512(b"a%d-%d" % (i, a)).digest())
+            for a in range(count)
+        ]
+        for i, count in enumerate(attachments)
+    ]
+    batch = build_hash_chains(messages)
+    leaves = [
+        m[0][1] if len(m) == 1 else _independent_step([d for _, d in m])
+        for m in messages
+    ]
+    assert batch.top == _independent_top(leaves)
+    assert len(batch.chains) == len(messages)
+    for chain, message in zip(batch.chains, messages, strict=True):
+        verified = verify_hash_chain(batch.result, chain, digests=dict(message))
+        assert verified.top == batch.top
+        assert sorted(verified.verified_refs) == sorted(u for u, _ in message)
 
 
 def test_step_digest_matches_independent_der():
