@@ -14,9 +14,10 @@ work as a long run does; at the usual 60 s interval it would mostly miss it.
 
 Reported per case: exchanges/s, median and p99 latency, and for the proxied
 cases the added median latency, the throughput ratio to the direct call and
-the CPU time each security server spent per exchange (``cpu ms A/B``, from
-``/proc``: unlike rates and latencies it hardly depends on what else the
-machine runs at the same time), and how busy the machine's cores were
+the CPU time spent per exchange (``cpu ms A/B/stub/load``: each security
+server, the stub service, and this process, the load generator and the idle
+CA; from ``/proc``: unlike rates and latencies it hardly depends on what
+else the machine runs at the same time), and how busy the machine's cores were
 during the case (``busy``, all processes, from ``/proc/stat``: 100 % means
 the two cores were the limit). Each case first warms up and opens every
 connection at its concurrency (N requests at once), then starts the clock
@@ -47,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -173,7 +175,7 @@ async def main(args: argparse.Namespace) -> None:
             print(
                 f"{'case':<37}{'clients':>8}{'exch/s':>9}{'median ms':>11}"
                 f"{'p99 ms':>9}{'errors':>8}{'added ms':>10}{'ratio':>7}"
-                f"{'cpu ms A/B':>12}{'busy':>6}"
+                f"{'cpu ms A/B/stub/load':>24}{'busy':>6}"
             )
             rates: dict[tuple[bool, str, int], int] = {}
             for batch in args.batch:
@@ -200,6 +202,8 @@ async def main(args: argparse.Namespace) -> None:
                                 machine: list[tuple[float, float]] = machine,
                             ) -> None:
                                 before[:] = [cpu_seconds(p.pid) for p in procs]
+                                before.append(cpu_seconds(stub.pid))
+                                before.append(time.process_time())
                                 machine[:] = [machine_busy()]
 
                             result = await load(
@@ -209,10 +213,10 @@ async def main(args: argparse.Namespace) -> None:
                                 args.duration,
                                 on_start=mark,
                             )
-                            used = [
-                                cpu_seconds(p.pid) - b4
-                                for p, b4 in zip(procs, before, strict=True)
-                            ]
+                            now = [cpu_seconds(p.pid) for p in procs]
+                            now.append(cpu_seconds(stub.pid))
+                            now.append(time.process_time())
+                            used = [n - b4 for n, b4 in zip(now, before, strict=True)]
                             busy_now = machine_busy()
                             busy = (busy_now[0] - machine[0][0]) / max(
                                 1, busy_now[1] - machine[0][1]
@@ -280,7 +284,7 @@ def _report(
         ratio = f"{rate / max(1, direct[0]):.2f}"
     used = "" if busy is None else f"{100 * busy:.0f}%"
     print(f"{name:<37}{clients:>8}{rate:>9}{median:>11.2f}{ms(lat, 0.99):>9.2f}"
-          f"{errors:>8}{added:>10}{ratio:>7}{cpu:>12}{used:>6}",
+          f"{errors:>8}{added:>10}{ratio:>7}{cpu:>24}{used:>6}",
           flush=True)  # fmt: skip
 
 
