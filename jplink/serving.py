@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -24,7 +25,14 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["Site", "install_uvloop", "run_workers", "serve_sites"]
+__all__ = [
+    "GC_YOUNG_THRESHOLD",
+    "Site",
+    "install_uvloop",
+    "run_workers",
+    "serve_sites",
+    "tune_gc",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,38 @@ def install_uvloop() -> bool:
         return False
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return True
+
+
+#: First-generation threshold of the cyclic collector in a server (CPython's
+#: default is 700 net allocations of container objects).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector cheap for a long-running server.
+
+    It changes the whole process: a server's entry point calls it, once
+    start-up is done (:func:`serve_sites`, ``jplink ss serve`` and its
+    workers). Measured in the exchange path (both
+    security servers, the service and the clients in one process, 9 600
+    exchanges at 64 concurrent): the collector took 121 µs per exchange,
+    7 % of the CPU, mostly full collections walking every object the
+    process had loaded.
+
+    - ``gc.freeze()`` moves every object alive now (modules, configuration,
+      caches built at start-up) to a permanent generation that no later
+      collection walks. They are still freed by reference counting; only a
+      reference cycle among them would now stay.
+    - A larger first generation: an exchange creates and frees thousands of
+      container objects, nearly all by reference counting, and at 700 net
+      allocations the collector ran about once every 10 exchanges without
+      finding garbage. Cyclic garbage still triggers a collection once
+      :data:`GC_YOUNG_THRESHOLD` of it accumulates, so memory stays bounded.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 async def serve_sites(sites: Sequence[Site], *, reuse_port: bool = False) -> None:
@@ -88,6 +128,7 @@ async def serve_sites(sites: Sequence[Site], *, reuse_port: bool = False) -> Non
                 site.port,
                 os.getpid(),
             )
+        tune_gc()
         await stop.wait()
     finally:
         for runner in reversed(runners):

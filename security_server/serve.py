@@ -50,6 +50,7 @@ import uvloop
 from aiohttp import web
 
 from jplink.errors import JPLinkError
+from jplink.serving import tune_gc
 from jplink.tasks import cancel_and_wait
 
 from .admin import ServerRuntime, make_admin_app
@@ -267,6 +268,7 @@ async def serve(
         ConfigurationError, StorageError, OSError: see :func:`serving`.
     """
     async with serving(config, pin=pin):
+        tune_gc()
         await (stop or asyncio.Event()).wait()
 
 

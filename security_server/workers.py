@@ -35,6 +35,7 @@ import sys
 from collections.abc import AsyncIterator
 
 from jplink.errors import ConfigurationError
+from jplink.serving import tune_gc
 from jplink.tasks import cancel_and_wait
 
 from .app import (
@@ -114,6 +115,7 @@ async def _worker_main(config: SecurityServerConfig) -> None:
     async with worker_sites(config, pin):
         sys.stdout.buffer.write(READY)
         sys.stdout.buffer.flush()
+        tune_gc()
         await stop.wait()
     watcher.cancel()
 
