@@ -18,6 +18,7 @@ from jplink.ns import NS_DS, NS_HASHCHAIN
 from jplink.xml import parse_xml
 
 from ._hashchain_digests import HASH_CHAIN_URI, digest_list, fault_code
+from ._hashchain_fast import fast_verify
 from .c14n import DigestAlgorithm, b64decode_text
 
 __all__ = ["VerifiedHashChain", "verify_hash_chain"]
@@ -262,11 +263,25 @@ def verify_hash_chain(
     """
     if data is not None and digests is not None:
         raise ValueError("give data or digests, not both")
-    result_alg, expected, uri = _read_result(bytes(result_xml), accepted_digests)
+    read = _read_result(bytes(result_xml), accepted_digests)
+    inputs = data if data is not None else (digests or {})
+    fast = fast_verify(
+        chain_xml,
+        result=read,
+        hash_chain_uri=hash_chain_uri,
+        inputs=inputs,
+        inputs_are_digests=data is None,
+        accepted=accepted_digests,
+        allow_unresolved=allow_unresolved,
+    )
+    if fast is not None:
+        return VerifiedHashChain(fast[0], read[0], fast[1], fast[2])
+    # Any other form, and every failure, is decided here.
+    result_alg, expected, uri = read
     evaluator = _Evaluator(
         chain_xml,
         chain_uri=hash_chain_uri,
-        inputs=data if data is not None else (digests or {}),
+        inputs=inputs,
         inputs_are_digests=data is None,
         accepted=accepted_digests,
         allow_unresolved=allow_unresolved,

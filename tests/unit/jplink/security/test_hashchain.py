@@ -7,7 +7,6 @@ import hashlib
 import re
 
 import pytest
-from asn1crypto import core
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,46 +18,9 @@ from jplink.security.hashchain import (
     step_digest,
     verify_hash_chain,
 )
+from tests.support.hashchain import independent_step, independent_top
 
 SHA512 = DigestAlgorithm.SHA512
-
-
-class _Transforms(core.SequenceOf):
-    _child_spec = core.Any
-
-
-class _SingleDigest(core.Sequence):
-    _fields = [  # noqa: RUF012 - asn1crypto's declaration style
-        ("digest", core.OctetString),
-        ("algorithm", core.UTF8String),
-        ("transforms", _Transforms),
-    ]
-
-
-class _DigestList(core.SequenceOf):
-    _child_spec = _SingleDigest
-
-
-def _independent_step(digests, uri=SHA512.value):
-    # asn1crypto, not our hand-written DER, encodes the DigestList here.
-    der = _DigestList(
-        [
-            {"digest": d, "algorithm": uri, "transforms": _Transforms([])}
-            for d in digests
-        ]
-    ).dump()
-    return hashlib.sha512(der).digest()
-
-
-def _independent_top(leaves):
-    # PROTOCOLS.md §6.3: pairs combined left to right, an orphan promoted.
-    level = list(leaves)
-    while len(level) > 1:
-        nxt = [_independent_step(level[i : i + 2]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
 
 
 @pytest.fixture
@@ -85,7 +47,7 @@ def test_builder_reproduces_xroad_documents(vector_inputs):
     )
     assert batch.result == vector_inputs["result"]
     assert batch.chains == (vector_inputs["chain"],)
-    assert batch.top == _independent_step(
+    assert batch.top == independent_step(
         [
             hashlib.sha512(data["/message.xml"]).digest(),
             hashlib.sha512(b"blaah").digest(),
@@ -116,10 +78,10 @@ def test_every_chain_of_every_tree_shape_verifies(n):
     ]
     batch = build_hash_chains(messages)
     leaves = [
-        m[0][1] if len(m) == 1 else _independent_step([d for _, d in m])
+        m[0][1] if len(m) == 1 else independent_step([d for _, d in m])
         for m in messages
     ]
-    assert batch.top == _independent_top(leaves)
+    assert batch.top == independent_top(leaves)
     for i, chain in enumerate(batch.chains):
         digests = dict(messages[i])
         assert verify_hash_chain(batch.result, chain, digests=digests).top == batch.top
@@ -145,10 +107,10 @@ def test_large_batches_every_chain_verifies(attachments):
     ]
     batch = build_hash_chains(messages)
     leaves = [
-        m[0][1] if len(m) == 1 else _independent_step([d for _, d in m])
+        m[0][1] if len(m) == 1 else independent_step([d for _, d in m])
         for m in messages
     ]
-    assert batch.top == _independent_top(leaves)
+    assert batch.top == independent_top(leaves)
     assert len(batch.chains) == len(messages)
     for chain, message in zip(batch.chains, messages, strict=True):
         verified = verify_hash_chain(batch.result, chain, digests=dict(message))
@@ -158,10 +120,10 @@ def test_large_batches_every_chain_verifies(attachments):
 
 def test_step_digest_matches_independent_der():
     digests = [bytes(64), b"\xff" * 64]
-    assert step_digest(SHA512, digests) == _independent_step(digests)
+    assert step_digest(SHA512, digests) == independent_step(digests)
     # Long contents need multi-byte DER lengths.
     many = [bytes([i]) * 64 for i in range(40)]
-    assert step_digest(SHA512, many) == _independent_step(many)
+    assert step_digest(SHA512, many) == independent_step(many)
 
 
 def test_builder_misuse():
