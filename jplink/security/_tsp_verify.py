@@ -51,7 +51,8 @@ _MAX_CHAIN = 6
 
 def _attributes(signer_info: cms.SignerInfo) -> dict[str, core.Asn1Value]:
     attrs = signer_info["signed_attrs"]
-    if attrs.native is None:
+    # (Not ``.native``: it would decode and re-encode every attribute.)
+    if isinstance(attrs, core.Void):
         raise TimestampError("the token's signer has no signed attributes")
     found: dict[str, core.Asn1Value] = {}
     for attr in attrs:

@@ -24,7 +24,7 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 
-from asn1crypto import tsp
+from asn1crypto import core, tsp
 from cryptography import x509
 
 from jplink.errors import TimestampError, TimestampNonceMismatch, TimestampRejected
@@ -171,7 +171,7 @@ def verify_timestamp_response(
                 fail_info=names,
             )
         token = resp["time_stamp_token"]
-        if token.native is None:
+        if isinstance(token, core.Void):
             raise TimestampError("granted response without a time-stamp token")
         token_der = token.dump()
     except PARSE_ERRORS as exc:

@@ -299,6 +299,25 @@ def test_malformed_tokens(pki, junk):
         _verify_token(pki, junk)
 
 
+def test_a_defect_in_a_field_no_check_reads_is_refused(pki, token_der):
+    # SignedData.digestAlgorithms is read by no check: only the strict
+    # decode of the whole token (not the fields' own reads) finds that its
+    # AlgorithmIdentifier is not a SEQUENCE.
+    algorithms = cms.ContentInfo.load(token_der)["content"]["digest_algorithms"]
+    der = algorithms.dump()
+    assert token_der.count(der) == 1 and der[2] == 0x30
+    broken = token_der.replace(der, der[:2] + b"\x04" + der[3:])
+    with pytest.raises(TimestampError, match="malformed TimeStampToken"):
+        _verify_token(pki, broken)
+
+
+def test_the_token_is_kept_as_received(pki):
+    # The verified token is the response's bytes, not a re-encoding.
+    req, resp = _token(pki)
+    result = verify_timestamp_response(resp, request=req, trusted_tsa_certs=[pki.root])
+    assert resp.endswith(result.token_der)
+
+
 # -- real X-Road tokens ------------------------------------------------------------
 
 
