@@ -134,16 +134,19 @@ class Timestamper:
             raise StorageError(f"Message-log record {record_id} disappeared")
         return signature_value_of(xml)
 
-    async def _ask(
-        self, data: bytes, now: dt.datetime
-    ) -> tuple[TimestampVerified, str]:
-        """Ask each approved TSA in order; the first verified token wins."""
+    def _approved(self, now: dt.datetime) -> Sequence[ApprovedTSA]:
         tsas = self._tsas(now)
         if not tsas:
             raise TimestampError(
                 "No time-stamping authority is approved in the global configuration",
                 code=TIMESTAMPER_FAILED,
             )
+        return tsas
+
+    async def _ask(
+        self, data: bytes, now: dt.datetime, tsas: Sequence[ApprovedTSA]
+    ) -> tuple[TimestampVerified, str]:
+        """Ask each approved TSA in order; the first verified token wins."""
         # X-Road: "no nonce, no certReq, no policy" -- we ask for the TSA
         # certificate, which X-Road adds into the stored token afterwards.
         request = build_timestamp_request(data, hash_algorithm=HashAlgorithm.SHA512)
@@ -183,13 +186,16 @@ class Timestamper:
         if not pending:
             return None
         now = self._clock()
+        # Before the hash chains: without a TSA they would be built for
+        # nothing, over a backlog that only grows.
+        tsas = self._approved(now)
         chains: Sequence[bytes | None]
         if len(pending) == 1:
             data, result, chains = await self._single_data(pending[0][0]), None, [None]
         else:
             data, chains = hash_chain_data([h for _, h in pending])
             result = data
-        token, url = await self._ask(data, now)
+        token, url = await self._ask(data, now, tsas)
         ids = tuple(i for i, _ in pending)
         timestamp_id = await self._store(token, url, result, ids, chains, now)
         return StampedBatch(timestamp_id, ids, token, url, result)

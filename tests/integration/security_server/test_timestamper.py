@@ -282,6 +282,28 @@ async def test_token_of_an_unapproved_tsa_is_refused(
     assert {r.timestamp_id for r in await records(db)} == {None}
 
 
+async def test_without_an_approved_tsa_nothing_is_built_or_stored(
+    db: Database, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(now)
+    tsa = make_tsa(now, clock)
+    await log_records(db, 3, now)
+    stamper, client = make_stamper(db, tsa, clock, tsas=[])
+
+    def no_chains(hashes: object) -> object:
+        raise AssertionError("hash chains built although no TSA is approved")
+
+    # The backlog grows while no TSA is approved: its hash chains would be
+    # built again at every run for nothing.
+    monkeypatch.setattr("security_server.timestamper.hash_chain_data", no_chains)
+    with pytest.raises(TimestampError, match="No time-stamping authority") as info:
+        await stamper.stamp_batch()
+    assert info.value.code == TIMESTAMPER_FAILED
+    assert client.calls == []
+    assert await stamp_rows(db) == []
+    assert {r.timestamp_id for r in await records(db)} == {None}
+
+
 async def test_failure_period_refuses_then_recovers(
     db: Database, now: dt.datetime
 ) -> None:
