@@ -85,8 +85,9 @@ def tune_gc() -> None:
       reference cycle among them would now stay.
     - A larger first generation: an exchange creates and frees thousands of
       container objects, nearly all by reference counting, and at 700 net
-      allocations the collector ran about once every 10 exchanges. Cyclic garbage still triggers a collection once
-      :data:`GC_YOUNG_THRESHOLD` of it accumulates, so memory stays bounded.
+      allocations the collector ran about once every 10 exchanges. Cyclic
+      garbage still triggers a collection once :data:`GC_YOUNG_THRESHOLD` of
+      it accumulates, so memory stays bounded.
     """
     gc.collect()
     gc.freeze()
