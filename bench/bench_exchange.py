@@ -1,16 +1,18 @@
 """Exchanges through two security servers vs calling the service directly.
 
-Everything runs on this machine in the same run: a CA/OCSP app (idle during
-the load), a stub SOAP service (its own process), security servers A and B
-(``jplink ss serve`` processes, SQLite), and one load generator (aiohttp,
-uvloop) with N concurrent clients, each POSTing a getTrades request and
-waiting for the answer, for a fixed duration per case. For each concurrency
+Everything runs on this machine in the same run: a CA/OCSP app and its TSA
+(approved in the global configuration), a stub SOAP service (its own
+process), security servers A and B (``jplink ss serve`` processes, SQLite),
+and one load generator (aiohttp, uvloop) with N concurrent clients, each
+POSTing a getTrades request and waiting for the answer, for a fixed duration
+per case. For each concurrency
 (1, 8, 64) it measures the service directly and then through
 A -> B -> service, for each batch-signing setting (on, off) and each
 message-log mode on both servers (``full``, then ``none``); the servers are
 restarted for every setting. Both servers time-stamp their logs every 2 s
 (``--stamp-every``): a window of a few seconds then bears the time-stamper's
 work as a long run does; at the usual 60 s interval it would mostly miss it.
+After each setting it prints how many of the logged records were stamped.
 
 Reported per case: exchanges/s, median and p99 latency, and for the proxied
 cases the added median latency, the throughput ratio to the direct call and
@@ -44,6 +46,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -165,7 +168,7 @@ async def main(args: argparse.Namespace) -> None:
                 await server.start_server()
                 return server
 
-            ca = await pair_mod.start_ca(work, serve_app, http)
+            ca = await pair_mod.start_ca(work, serve_app, http, tsa=True)
             exchange = ("serverconf_cache_seconds = 5", "peer_cache_seconds = 60")
             a, b, _, _ = await pair_mod.prepare_pair(
                 work, ca, stub_url, exchange=exchange
@@ -237,6 +240,8 @@ async def main(args: argparse.Namespace) -> None:
                                 f" log={mode}"
                             )
                             _report(name, 64, result, None)
+                    if mode != "none":
+                        print(_stamped([a, b]), flush=True)
                     if profile is not None:
                         for node in (a, b):
                             print(summarise_profile(work / f"{node.name}.txt"))
@@ -247,6 +252,20 @@ async def main(args: argparse.Namespace) -> None:
         stub.wait(timeout=10)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _stamped(nodes: list[Any]) -> str:
+    """How many logged records each server time-stamped (the TSA is real:
+    a run whose logs were not stamped did not bear the time-stamper's cost)."""
+    counts = []
+    for node in nodes:
+        path = node.config.home / "ss.db"
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            total, stamped = conn.execute(
+                "SELECT count(*), count(timestamp_id) FROM message_log"
+            ).fetchone()
+        counts.append(f"{node.name} {stamped} of {total}")
+    return "  time-stamped records: " + ", ".join(counts)
 
 
 def _report_logging_cost(

@@ -37,12 +37,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from ca_tsa.app import make_app
+from ca_tsa.app import make_app, make_tsa_app
 from ca_tsa.home import CaMaterial, init_ca_home, load_ca_material, read_api_key
 from jplink.clients._confstore import save_configuration
 from jplink.clients.globalconf import LoadedConfiguration
 from jplink.globalconf import (
     ApprovedCA,
+    ApprovedTSA,
     CaInfo,
     ContentIdentifier,
     GlobalSettings,
@@ -112,6 +113,9 @@ class CaClient(CaApiClient):
     """The CA's enrolment API, used as an operator would, and its material."""
 
     material: CaMaterial
+    #: The CA's TSA, when started (``start_ca(..., tsa=True)``); the global
+    #: configuration then approves it.
+    tsa_url: str | None = None
 
 
 @dataclass
@@ -302,6 +306,9 @@ def build_shared(
                 certificate_profile_info="jp.jplink.Profile",
             ),
         ),
+        approved_tsas=()
+        if ca.tsa_url is None
+        else (ApprovedTSA("JP-LINK Test TSA", ca.tsa_url, ca.material.tsa_cert),),
         members=(
             *(
                 Member(n.owner, "Commercial", n.owner_name, (Subsystem(n.subsystem),))
@@ -518,13 +525,22 @@ async def prepare_pair(
 
 
 async def start_ca(
-    tmp_path: Path, aiohttp_server: Any, http: aiohttp.ClientSession
+    tmp_path: Path,
+    aiohttp_server: Any,
+    http: aiohttp.ClientSession,
+    *,
+    tsa: bool = False,
 ) -> CaClient:
+    """The CA and OCSP responder; with ``tsa``, its time-stamping service too."""
     ca_config = init_ca_home(
         tmp_path / "ca", key_type="ec", now=real_now() - dt.timedelta(hours=1)
     )
     server = await aiohttp_server(make_app(ca_config))
-    return CaClient(server, http, read_api_key(ca_config), load_ca_material(ca_config))
+    tsa_url = None
+    if tsa:
+        tsa_url = str((await aiohttp_server(make_tsa_app(ca_config))).make_url("/"))
+    material = load_ca_material(ca_config)
+    return CaClient(server, http, read_api_key(ca_config), material, tsa_url)
 
 
 @contextlib.asynccontextmanager
