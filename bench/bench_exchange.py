@@ -18,8 +18,9 @@ Reported per case: exchanges/s, median and p99 latency, and for the proxied
 cases the added median latency, the throughput ratio to the direct call and
 the CPU time spent per exchange (``cpu ms A/B/stub/load``: each security
 server, the stub service, and this process: the load generator, and the
-CA and TSA, idle but for a time-stamp per server every interval; from ``/proc``: unlike rates and latencies it hardly depends on what
-else the machine runs at the same time), and how busy the machine's cores were
+CA and TSA, idle but for a time-stamp per server every interval; from
+``/proc``: unlike rates and latencies it hardly depends on what else the
+machine runs at the same time), and how busy the machine's cores were
 during the case (``busy``, all processes, from ``/proc/stat``: 100 % means
 the two cores were the limit). Each case first warms up and opens every
 connection at its concurrency (N requests at once), then starts the clock
