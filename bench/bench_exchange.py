@@ -61,6 +61,7 @@ import aiohttp
 import uvloop
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlalchemy import make_url
 
 from bench._exchange_load import (
     cpu_seconds,
@@ -260,8 +261,8 @@ def _stamped(nodes: list[Any]) -> str:
     a run whose logs were not stamped did not bear the time-stamper's cost)."""
     counts = []
     for node in nodes:
-        path = node.config.home / "ss.db"
-        with contextlib.closing(sqlite3.connect(path)) as conn:
+        path = make_url(node.config.db_url).database  # the servers' SQLite file
+        with contextlib.closing(sqlite3.connect(str(path))) as conn:
             total, stamped = conn.execute(
                 "SELECT count(*), count(timestamp_id) FROM message_log"
             ).fetchone()

@@ -66,12 +66,21 @@ class ParsedToken:
     certificates: tuple[x509.Certificate, ...]
 
 
-def load_asn1(spec: type[core.Asn1Value], der: bytes, what: str) -> core.Asn1Value:
+def load_asn1(
+    spec: type[core.Asn1Value], der: bytes, what: str, *, values: bool = False
+) -> core.Asn1Value:
     """Parse ``der`` strictly as ``spec``, every constructed field decoded.
 
+    Args:
+        spec: the ASN.1 type.
+        der: the bytes.
+        what: names the structure in the error message.
+        values: also decode every primitive value (for a small structure
+            whose fields are all read, and which is never re-encoded).
+
     Returns:
-        A fresh, lazily parsed value: its parts ``dump()`` their bytes as
-        received.
+        Without ``values``, a fresh, lazily parsed value: its parts
+        ``dump()`` their bytes as received.
 
     Raises:
         TimestampError: malformed DER (``what`` names it in the message).
@@ -84,13 +93,13 @@ def load_asn1(spec: type[core.Asn1Value], der: bytes, what: str) -> core.Asn1Val
         # marks the tree as changed and asn1crypto re-encodes it over and
         # over (a 1.2 KB token took 45 ms, and 140 ms with the ``dump()``
         # after it); the recursive decode takes 0.3 ms. Primitive values are
-        # checked where they are read (TSTInfo: every field, below).
+        # checked where they are read (or here, with ``values``).
         checked = spec.load(data, strict=True)
         parse_all = getattr(checked, "_parse_children", None)
-        if parse_all is None:
-            checked.native  # noqa: B018 - a primitive: decode its value
-        else:
-            parse_all(recurse=True)
+        if values or parse_all is None:
+            checked.native  # noqa: B018 - decode every value
+            return checked
+        parse_all(recurse=True)
         value = spec.load(data, strict=True)
     except PARSE_ERRORS as exc:
         raise TimestampError(f"malformed {what}: {exc}") from exc
@@ -132,11 +141,7 @@ def parse_token(token_der: bytes) -> ParsedToken:
 
 
 def _parse_tst_info(tst_der: bytes) -> TstInfo:
-    tst = load_asn1(tsp.TSTInfo, tst_der, "TSTInfo")
-    try:
-        tst.native  # noqa: B018 - small, and every field is read: decode all
-    except PARSE_ERRORS as exc:
-        raise TimestampError(f"malformed TSTInfo: {exc}") from exc
+    tst = load_asn1(tsp.TSTInfo, tst_der, "TSTInfo", values=True)
     if tst["version"].native != "v1":
         raise TimestampError("unsupported TSTInfo version")
     imprint = tst["message_imprint"]
