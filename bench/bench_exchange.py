@@ -47,6 +47,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -91,9 +92,12 @@ async def _servers(
             pin_file.chmod(0o600)
             cmd = [*JPLINK, "ss", "serve", "--home", str(node.config.home),
                    "--pin-file", str(pin_file)]  # fmt: skip
-            procs.append(
-                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            )
+            # The log goes to a file (--keep keeps it): a pipe nobody reads
+            # would stall the server once full.
+            with open(node.config.home / "serve.log", "ab") as log:
+                procs.append(
+                    subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+                )
         for node, proc in zip(nodes, procs, strict=True):
             await asyncio.to_thread(wait_for, node.config.server_proxy.port, proc)
             await asyncio.to_thread(wait_for, node.config.client_proxy.http_port, proc)
@@ -108,10 +112,11 @@ async def _servers(
             spy.send_signal(2)  # py-spy writes its output on SIGINT
             spy.wait(timeout=30)
         for proc in procs:
-            proc.send_signal(2)  # SIGINT: a clean shutdown
+            proc.send_signal(signal.SIGTERM)  # a clean stop, as systemctl's
         for proc in procs:
+            # In a thread: this loop serves the CA's OCSP and TSA meanwhile.
             try:
-                proc.wait(timeout=30)
+                await asyncio.to_thread(proc.wait, 30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

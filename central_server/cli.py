@@ -8,7 +8,6 @@ admin API; errors are rendered once, by the root command (``jplink/cli.py``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from jplink.cli_support import cli_actor, echo_json, utc_now
 from jplink.clients.ca import AiohttpCaEnrolmentClient
 from jplink.config import resolve_home
 from jplink.errors import ConfigurationError, InvalidRequest
+from jplink.serving import stop_on_signals
 from jplink.storage import Database
 
 from . import apikeys, cert_requests, member_requests, registry, servers
@@ -285,6 +285,7 @@ def api_key_list(home: Path | None) -> None:
 
 
 async def _serve(config: CentralConfig) -> None:
+    stop = stop_on_signals()
     runners = []
     try:
         for app, host, port in (
@@ -310,7 +311,7 @@ async def _serve(config: CentralConfig) -> None:
                 f"{pub.host}:{pub.port}: {exc.strerror} (set [publisher] port)",
                 err=True,
             )
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
@@ -319,10 +320,10 @@ async def _serve(config: CentralConfig) -> None:
 @central.command()
 @home_option
 def serve(home: Path | None) -> None:
-    """Run the admin API, registration endpoint and publisher until interrupted."""
+    """Run the admin API, registration endpoint and publisher until SIGTERM
+    or SIGINT."""
     config = config_of(home)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(config))
+    asyncio.run(_serve(config))
 
 
 central.add_command(conf)

@@ -31,6 +31,7 @@ __all__ = [
     "install_uvloop",
     "run_workers",
     "serve_sites",
+    "stop_on_signals",
     "tune_gc",
 ]
 
@@ -95,6 +96,29 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT: a server's cue to stop cleanly.
+
+    Call it in the running event loop. Both signals get a handler whatever
+    the process inherited: ``systemctl stop`` sends SIGTERM, whose default
+    action ends the process at once (nothing drained, nothing closed), and
+    a process started in the background by a shell inherits SIGINT ignored.
+    A repeated signal changes nothing: systemd's ``TimeoutStopSec`` (or the
+    operator's SIGKILL) bounds a stop that hangs.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def cue(signum: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("%s received: stopping (pid %d)", signum.name, os.getpid())
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, cue, signum)
+    return stop
+
+
 async def serve_sites(sites: Sequence[Site], *, reuse_port: bool = False) -> None:
     """Serve ``sites`` in this process until SIGTERM or SIGINT.
 
@@ -106,10 +130,7 @@ async def serve_sites(sites: Sequence[Site], *, reuse_port: bool = False) -> Non
         OSError: a port cannot be bound (the started sites are cleaned up).
         JPLinkError: an app's start-up (its ``cleanup_ctx``) failed.
     """
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     runners: list[web.AppRunner] = []
     try:
         for site in sites:

@@ -50,7 +50,7 @@ import uvloop
 from aiohttp import web
 
 from jplink.errors import JPLinkError
-from jplink.serving import tune_gc
+from jplink.serving import stop_on_signals, tune_gc
 from jplink.tasks import cancel_and_wait
 
 from .admin import ServerRuntime, make_admin_app
@@ -262,16 +262,22 @@ async def serve(
         config: the instance configuration.
         pin: the token PIN; else ``[exchange] pin_file``; else a login
             through the admin API.
-        stop: set it to shut down cleanly.
+        stop: set it to shut down cleanly; None: SIGTERM or SIGINT does.
+            Either way the stop is graceful: no new connections, requests
+            under way are answered (their records committed), then
+            everything is closed.
 
     Raises:
         ConfigurationError, StorageError, OSError: see :func:`serving`.
     """
+    if stop is None:
+        stop = stop_on_signals()
     async with serving(config, pin=pin):
         tune_gc()
-        await (stop or asyncio.Event()).wait()
+        await stop.wait()
+    _log.info("stopped")
 
 
 def run_server(config: SecurityServerConfig, *, pin: str | None = None) -> None:
-    """Run :func:`serve` on a uvloop event loop until interrupted."""
+    """Run :func:`serve` on a uvloop event loop until SIGTERM or SIGINT."""
     uvloop.run(serve(config, pin=pin))

@@ -30,12 +30,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import signal
 import sys
 from collections.abc import AsyncIterator
 
 from jplink.errors import ConfigurationError
-from jplink.serving import tune_gc
+from jplink.serving import stop_on_signals, tune_gc
 from jplink.tasks import cancel_and_wait
 
 from .app import (
@@ -103,9 +102,7 @@ async def _worker_main(config: SecurityServerConfig) -> None:
     pin = (await reader.readline()).decode().rstrip("\n")
     if not pin:
         raise ConfigurationError("The worker received no PIN on stdin")
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
 
     async def watch_parent() -> None:
         await reader.read()  # EOF: the serve process closed the pipe or died

@@ -126,7 +126,7 @@ def test_strict_config_and_missing_home(tmp_path, home):
     assert out.exit_code == 1 and "does not exist" in out.output
 
 
-def test_serve_answers_on_both_ports(home):
+def test_serve_answers_on_both_ports_and_stops_on_sigterm(home):
     admin_port, reg_port = _free_port(), _free_port()
     (home / "central.toml").write_text(
         f"[admin]\nport = {admin_port}\n[registration]\nport = {reg_port}\n"
@@ -159,10 +159,12 @@ def test_serve_answers_on_both_ports(home):
                 f"http://127.0.0.1:{admin_port}/api/v1/members", timeout=2
             )
         assert info.value.code == 401
+        # systemctl stop: SIGTERM stops it cleanly (exit 0), not at once.
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+        assert proc.returncode == 0, out[-2000:]
+        assert b"SIGTERM received: stopping" in out, out[-2000:]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
+        if proc.poll() is None:
             proc.kill()
             proc.wait()
