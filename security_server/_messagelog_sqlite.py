@@ -21,7 +21,15 @@ from jplink.storage import Database
 
 from .messagelog_models import MessageLogRecord, MessageSignature
 
-__all__ = ["INLINE_CHECKPOINT_EVERY", "INLINE_MAX_ROWS", "SqliteSink", "sqlite_file"]
+__all__ = [
+    "INLINE_CHECKPOINT_EVERY",
+    "INLINE_MAX_ROWS",
+    "CompiledInsert",
+    "SqliteSink",
+    "compile_insert",
+    "connect_sqlite",
+    "sqlite_file",
+]
 
 _TABLE: Table = MessageLogRecord.__table__  # type: ignore[assignment]
 
@@ -70,7 +78,7 @@ class SqliteSink:
         self._conn: sqlite3.Connection | None = None  # only used in the thread
         self._inline: sqlite3.Connection | None = None  # only on the event loop
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="messagelog")
-        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+        self._compiled: dict[tuple[str, tuple[str, ...]], CompiledInsert] = {}
         self._inserts: dict[str, Insert] = {
             "log": insert(_TABLE),
             "signature": insert(MessageSignature),
@@ -80,38 +88,16 @@ class SqliteSink:
         self.inline_commits = 0
         self.thread_commits = 0
 
-    def _statement(self, which: str, keys: tuple[str, ...]) -> _Compiled:
+    def _statement(self, which: str, keys: tuple[str, ...]) -> CompiledInsert:
         found = self._compiled.get((which, keys))
         if found is None:
-            stmt = self._inserts[which]
-            compiled = stmt.compile(dialect=self._dialect, column_keys=list(keys))
-            order = tuple(compiled.positiontup or ())
-            if set(order) != set(keys):  # a column default we did not give
-                raise ValueError(f"rows must give every column of {order}")
-            processors = tuple(
-                stmt.table.c[k]
-                .type.dialect_impl(self._dialect)
-                .bind_processor(self._dialect)
-                for k in order
-            )
-            found = _Compiled(compiled.string, order, processors)
+            found = compile_insert(self._inserts[which], self._dialect, keys)
             self._compiled[(which, keys)] = found
         return found
 
     def _connect(self, *, waits: bool) -> sqlite3.Connection:
         """The thread's connection (``waits``) or the event loop's."""
-        # Autocommit mode: the transaction is the explicit BEGIN ... COMMIT.
-        # The busy timeout: 10 s in the thread, none on the event loop.
-        conn = sqlite3.connect(
-            self._path, timeout=10.0 if waits else 0.0, isolation_level=None
-        )
-        # The main engine's per-connection settings (jplink.storage.db); the
-        # journal mode (WAL) is a property of the file.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        if not waits:
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # the thread's job
-        return conn
+        return connect_sqlite(self._path, waits=waits)
 
     def _insert_sync(self, work: _Work, checkpoint: bool) -> dict[str, int]:
         if self._conn is None:
@@ -246,8 +232,47 @@ def _write(conn: sqlite3.Connection, work: _Work) -> dict[str, int]:
     return ids
 
 
+def connect_sqlite(path: str, *, waits: bool) -> sqlite3.Connection:
+    """A plain ``sqlite3`` connection to the server's database file.
+
+    Args:
+        path: the file.
+        waits: wait up to 10 s for another writer's lock (a thread's
+            connection); else fail at once, and leave WAL checkpoints to
+            others (a connection used on the event loop).
+    """
+    # Autocommit mode: the transaction is the explicit BEGIN ... COMMIT.
+    conn = sqlite3.connect(path, timeout=10.0 if waits else 0.0, isolation_level=None)
+    # The main engine's per-connection settings (jplink.storage.db); the
+    # journal mode (WAL) is a property of the file.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    if not waits:
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # a checkpoint syncs the file
+    return conn
+
+
+def compile_insert(
+    stmt: Insert, dialect: Dialect, keys: tuple[str, ...]
+) -> CompiledInsert:
+    """``stmt`` compiled by SQLAlchemy for ``dialect`` with the columns ``keys``.
+
+    Raises:
+        ValueError: ``keys`` leaves out a column that has a default.
+    """
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    order = tuple(compiled.positiontup or ())
+    if set(order) != set(keys):  # a column default we did not give
+        raise ValueError(f"rows must give every column of {order}")
+    processors = tuple(
+        stmt.table.c[k].type.dialect_impl(dialect).bind_processor(dialect)
+        for k in order
+    )
+    return CompiledInsert(compiled.string, order, processors)
+
+
 @dataclass(frozen=True, slots=True)
-class _Compiled:
+class CompiledInsert:
     """The INSERT for one set of columns, and how to bind a row to it."""
 
     sql: str

@@ -3,8 +3,9 @@
 A child process (this module run with ``python -m``) time-stamps the log
 against a real TSA over HTTP. It is killed with SIGKILL (1) while its TSA
 request is in flight, and (2) inside the storing transaction, right after the
-UPDATE of the records and before the COMMIT (an engine event pauses it there
-and says so). Afterwards a fresh time-stamper finishes the work, and every
+UPDATE of the records and before the COMMIT (an engine event, or on SQLite
+the time-stamper's own connection's trace callback, pauses it there and says
+so). Afterwards a fresh time-stamper finishes the work, and every
 record has exactly the one time-stamp it got, with a hash chain that verifies.
 """
 
@@ -16,6 +17,7 @@ import datetime as dt
 import itertools
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -190,6 +192,7 @@ def _child_main(argv: list[str]) -> None:
     from sqlalchemy.sql import Update
 
     from jplink.clients.tsa import AiohttpTsaClient
+    from security_server import _timestamper_sqlite as stamp_store
     from security_server.db import open_database
 
     db_url, tsa_url, cert_path, batch, pause_on = argv
@@ -205,6 +208,26 @@ def _child_main(argv: list[str]) -> None:
             if ours and next(updates) == int(pause_on):
                 print("paused", flush=True)
                 time.sleep(120)  # inside the open transaction
+
+        # On a SQLite file the time-stamper stores through its own sqlite3
+        # connection (security_server._timestamper_sqlite), not the engine:
+        # there the pause is at the N-th COMMIT, which the trace callback
+        # sees before it runs (the UPDATE is done, the transaction open).
+        plain_connect = stamp_store.connect_sqlite
+        commits = itertools.count(1)
+
+        def traced(path: str, *, waits: bool) -> sqlite3.Connection:
+            conn = plain_connect(path, waits=waits)
+
+            def trace(sql: str) -> None:
+                if sql.strip().upper() == "COMMIT" and next(commits) == int(pause_on):
+                    print("paused", flush=True)
+                    time.sleep(120)
+
+            conn.set_trace_callback(trace)
+            return conn
+
+        stamp_store.connect_sqlite = traced  # type: ignore[assignment]
 
         async with aiohttp.ClientSession() as session:
             stamper = Timestamper(
