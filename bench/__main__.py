@@ -19,6 +19,7 @@ BENCHMARKS = (
     "http11",
     "exchange",
     "messagelog",
+    "timestamper",
 )
 
 
