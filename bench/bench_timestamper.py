@@ -24,15 +24,20 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvloop
+
+if TYPE_CHECKING:
+    from security_server.messagelog import MessageLogWriter
+    from security_server.timestamper import Timestamper
 
 WRITE_EVERY = 0.002
 WRITE_ROWS = 16
 
 
 async def _phase(
-    writer: object, stamp: object | None, now: dt.datetime, tag: str
+    writer: MessageLogWriter, stamp: Timestamper | None, now: dt.datetime, tag: str
 ) -> tuple[list[float], float, float, float, int]:
     """Commit latencies, longest loop stall, stamping wall and CPU seconds,
     records stamped."""
@@ -55,7 +60,7 @@ async def _phase(
                 for k in range(WRITE_ROWS)
             ]
             start = time.perf_counter()
-            await writer.write(rows)  # type: ignore[attr-defined]
+            await writer.write(rows)
             latencies.append(time.perf_counter() - start)
             i += 1
             await asyncio.sleep(WRITE_EVERY)
@@ -74,9 +79,9 @@ async def _phase(
     stamped = 0
     if stamp is not None:
         c0, t0 = time.process_time(), time.perf_counter()
-        batch = await stamp.stamp_batch()  # type: ignore[attr-defined]
+        batch = await stamp.stamp_batch()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        stamped = len(batch.record_ids)
+        stamped = 0 if batch is None else len(batch.record_ids)
     else:
         await asyncio.sleep(0.15)
     await asyncio.sleep(0.1)

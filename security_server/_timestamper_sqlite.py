@@ -30,7 +30,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Dialect, Table, bindparam, insert, update
+from sqlalchemy import Dialect, Table, bindparam, insert, select, update
 
 from jplink.errors import StorageError
 
@@ -84,6 +84,13 @@ class SqliteStampStore:
         self._update_order = tuple(compiled.positiontup or ())
         if sorted(self._update_order) != ["c", "rid", "tid"]:  # pragma: no cover
             raise ValueError(f"unexpected UPDATE parameters {self._update_order}")
+        waiting = (
+            select(_LOG.c.id, _LOG.c.signature_hash)
+            .where(_LOG.c.timestamp_id.is_(None))
+            .order_by(_LOG.c.id)
+            .limit(bindparam("n"))
+        )
+        self._pending = waiting.compile(dialect=dialect)
 
     async def pending(self, limit: int) -> list[tuple[int, str]]:
         """(id, signature_hash) of the oldest records without a time-stamp.
@@ -111,11 +118,11 @@ class SqliteStampStore:
     def _pending_sync(self, limit: int) -> list[tuple[int, str]]:
         try:
             with contextlib.closing(connect_sqlite(self._path, waits=True)) as conn:
-                rows = conn.execute(
-                    "SELECT id, signature_hash FROM message_log "
-                    "WHERE timestamp_id IS NULL ORDER BY id LIMIT ?",
-                    (limit,),
-                ).fetchall()
+                # (SQLite's LIMIT comes with an OFFSET of 0.)
+                given = self._pending.construct_params({"n": limit})
+                order = self._pending.positiontup or ()
+                params = tuple(given[k] for k in order)
+                rows = conn.execute(self._pending.string, params).fetchall()
         except sqlite3.Error as exc:
             raise StorageError(f"Reading the message log failed: {exc}") from exc
         return [(int(i), str(h)) for i, h in rows]
@@ -159,12 +166,11 @@ class SqliteStampStore:
         done: int,
     ) -> None:
         """Point the records of ``chunk`` at the token, or raise (conflict)."""
-        by_name: dict[str, object] = {"tid": timestamp_id}
 
         def bound(record_id: int, chain: bytes | None) -> list[object]:
-            by_name["rid"] = record_id
-            by_name["c"] = None if chain is None else chain.decode()
-            return [by_name[k] for k in self._update_order]
+            text = None if chain is None else chain.decode()
+            values = {"rid": record_id, "tid": timestamp_id, "c": text}
+            return [values[k] for k in self._update_order]
 
         cursor = conn.executemany(self._update, (bound(i, c) for i, c in chunk))
         # executemany sums the rows each UPDATE changed.

@@ -11,19 +11,26 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import update
 
+from jplink.clients.tsa import FakeTsaClient
 from jplink.errors import StorageError
 from jplink.security.hashchain import verify_hash_chain
 from jplink.storage import Database
 from security_server import _timestamper_sqlite
 from security_server.models import MessageLogRecord, MessageTimestamp
-from security_server.timestamper import TS_DATA_REF_URI, TS_HASH_CHAIN_URI
+from security_server.timestamper import (
+    TS_DATA_REF_URI,
+    TS_HASH_CHAIN_URI,
+    Timestamper,
+)
 
 from .test_timestamper import (
     Clock,
+    Tsa,
     log_records,
     make_stamper,
     make_tsa,
@@ -43,16 +50,30 @@ def _sqlite(db: Database) -> bool:
     return db.engine.url.get_backend_name() == "sqlite"
 
 
-async def test_a_batch_over_several_chunks_has_one_token(
-    db: Database, now: dt.datetime
-) -> None:
+@dataclass
+class Backlog:
+    """Five logged records, a TSA and a time-stamper with a batch of 10 000."""
+
+    tsa: Tsa
+    stamper: Timestamper
+    client: FakeTsaClient
+
+
+@pytest.fixture
+async def backlog(db: Database, now: dt.datetime) -> Backlog:
     clock = Clock(now)
     tsa = make_tsa(now, clock)
     await log_records(db, 5, now)
     stamper, client = make_stamper(db, tsa, clock)
-    batch = await stamper.stamp_batch()
+    return Backlog(tsa, stamper, client)
+
+
+async def test_a_batch_over_several_chunks_has_one_token(
+    db: Database, backlog: Backlog
+) -> None:
+    batch = await backlog.stamper.stamp_batch()
     assert batch is not None and len(batch.record_ids) == 5
-    assert len(client.calls) == 1
+    assert len(backlog.client.calls) == 1
     [stamp] = await stamp_rows(db)
     rows = await records(db)
     assert [r.timestamp_id for r in rows] == [stamp.id] * 5
@@ -67,12 +88,9 @@ async def test_a_batch_over_several_chunks_has_one_token(
 
 
 async def test_a_conflict_in_a_later_chunk_keeps_the_chunks_before_it(
-    db: Database, now: dt.datetime
+    db: Database, now: dt.datetime, backlog: Backlog
 ) -> None:
-    clock = Clock(now)
-    tsa = make_tsa(now, clock)
-    await log_records(db, 5, now)
-    stamper, _ = make_stamper(db, tsa, clock)
+    tsa, stamper = backlog.tsa, backlog.stamper
     ids = [r.id for r in await records(db)]
 
     async def race() -> None:
@@ -117,4 +135,5 @@ async def test_a_conflict_in_a_later_chunk_keeps_the_chunks_before_it(
     assert await stamper.run_once() == expected
     final = [r.timestamp_id for r in await records(db)]
     assert None not in final and final[3] == theirs_id
-    assert final[:2] == linked[:2] or not _sqlite(db)
+    if _sqlite(db):
+        assert final[:2] == linked[:2]
