@@ -1,4 +1,4 @@
-"""Stopping background tasks.
+"""Stopping background tasks, and long computations run in steps.
 
 Every long-running service (refreshers, writers, publishers) ends its task
 the same way on shutdown: cancel it, then wait until it has really ended, so
@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Generator
+from typing import Any, TypeVar
 
-__all__ = ["cancel_and_wait"]
+__all__ = ["cancel_and_wait", "run_in_steps"]
+
+_T = TypeVar("_T")
 
 
 async def cancel_and_wait(task: asyncio.Future[Any] | None) -> None:
@@ -26,3 +29,21 @@ async def cancel_and_wait(task: asyncio.Future[Any] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def run_in_steps(steps: Generator[None, None, _T]) -> _T:
+    """Drive ``steps`` to its end on the event loop, letting every other
+    ready task run at each of its pauses (``yield``); return its value.
+
+    For pure-Python work too long to block the loop with: in a thread it
+    would hold the GIL turn about with the loop, and every C call of the
+    loop's that gives the GIL up (a SQLite step, per row) would wait up to
+    the interpreter's switch interval to get it back.
+    """
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            value: _T = done.value
+            return value
+        await asyncio.sleep(0)

@@ -1,5 +1,5 @@
-"""The message log's SQLite fast path: small batches committed on the event
-loop, larger ones in one thread hop each.
+"""The message log's SQLite fast path: every batch committed on the event
+loop, one transaction each.
 
 Used by :class:`security_server.messagelog.MessageLogWriter` when the
 database is a SQLite file; PostgreSQL goes through the engine.
@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Dialect, Insert, Table, insert
 
@@ -22,12 +22,17 @@ from jplink.storage import Database
 from .messagelog_models import MessageLogRecord, MessageSignature
 
 __all__ = [
-    "INLINE_CHECKPOINT_EVERY",
-    "INLINE_MAX_ROWS",
+    "CHECKPOINT_EVERY",
+    "CHECKPOINT_ROWS",
+    "LOCK_POLL_SECONDS",
+    "LOCK_WAIT_SECONDS",
     "CompiledInsert",
     "SqliteSink",
+    "checkpoint",
     "compile_insert",
     "connect_sqlite",
+    "is_busy",
+    "retry_while_busy",
     "sqlite_file",
 ]
 
@@ -35,48 +40,64 @@ _TABLE: Table = MessageLogRecord.__table__  # type: ignore[assignment]
 
 _log = logging.getLogger(__name__)
 
-#: Largest batch committed on the event loop; larger ones go to the thread.
-INLINE_MAX_ROWS = 8
-#: Inline commits between two passive WAL checkpoints (in the thread); at a
-#: few pages per commit, about SQLite's own automatic interval (1000 pages).
-INLINE_CHECKPOINT_EVERY = 200
+#: Commits between two passive WAL checkpoints (in the thread); at a few
+#: pages per commit, about SQLite's own automatic interval (1000 pages).
+CHECKPOINT_EVERY = 200
+#: Records between two checkpoints, whatever the commits: a full record is
+#: 4-8 KB, so about the same 1000 pages. A checkpoint copies what was
+#: written since the last one, and the writer waits for it: counting large
+#: batches as one commit each let it grow to 50-100 MB (100 ms) at 64 clients.
+CHECKPOINT_ROWS = 512
+#: How long a batch waits for another connection's write lock before it
+#: fails (what SQLite's busy timeout was).
+LOCK_WAIT_SECONDS = 10.0
+#: How often a waiting batch tries the write lock again.
+LOCK_POLL_SECONDS = 0.001
 
 _Params = tuple[object, ...]
+_T = TypeVar("_T")
 
 
 class SqliteSink:
-    """Message-log inserts into a SQLite file: inline when small, else ONE thread hop.
+    """Message-log inserts into a SQLite file, committed on the event loop.
 
     Through aiosqlite every DBAPI call of a transaction (cursor, executemany,
     commit, the reset on return to the pool) is its own round trip to its
     thread and back to the event loop, via SQLAlchemy's greenlet bridge.
     Here the INSERT is compiled once by SQLAlchemy for the engine's dialect,
     the rows are turned into parameter tuples with the columns' own bind
-    processors on the event loop, and one function in a worker thread of our
-    own runs BEGIN, ``executemany`` and COMMIT on a plain ``sqlite3``
-    connection to the same file. The worker holds the GIL little: sqlite
-    releases it while it writes. WAL mode (set on the file by the main
-    engine) lets this connection and the main engine's share the file; the
-    busy timeout makes one writer wait for the other rather than fail.
+    processors, and BEGIN, ``executemany`` and COMMIT run on a plain
+    ``sqlite3`` connection to the same file. WAL mode (set on the file by the
+    main engine) lets this connection and the main engine's share the file.
 
-    A small batch (at most :data:`INLINE_MAX_ROWS` rows: one or a few
-    exchanges, as under light load) is committed on the event loop instead,
-    on a second connection: the hop to the thread and back cost more than
-    the commit itself (in the exchange benchmark at one client, ~0.3 ms of
-    CPU per exchange on each server, and 5 ms GIL waits in the tail). That
-    connection never waits: it has no busy timeout (a held write lock sends
-    the batch to the thread, which waits) and no automatic WAL checkpoint (a
-    checkpoint syncs the database file). After :data:`INLINE_CHECKPOINT_EVERY`
-    inline commits the next batch goes to the thread, which checkpoints after
-    its commit; the writer awaits it, so no commit races the checkpoint and
-    the next one can start the WAL over (else it would only grow).
+    The transaction runs on the event loop's thread, not in a worker thread.
+    ``sqlite3`` gives the GIL up around every step of a statement, one per
+    row of an ``executemany``, and takes it back before the next row; while
+    the event loop runs Python (a busy server's normal state) a thread gets
+    it back only when the loop blocks or after the interpreter's switch
+    interval (5 ms). A batch of 30 records in a thread took tens of
+    milliseconds under load, and every exchange waited for it: the two
+    servers of the exchange benchmark idled 25-30 % of the time at 64
+    clients. On the loop the same commit is a millisecond or two of work
+    nothing else could have used (the loop's other work needs the same GIL).
+
+    The connection never waits inside SQLite (no busy timeout): when another
+    connection holds the write lock (the time-stamper, a worker process, an
+    admin change), the writer task sleeps :data:`LOCK_POLL_SECONDS` and tries
+    again, up to :data:`LOCK_WAIT_SECONDS`; meanwhile the loop serves the
+    exchanges. It has no automatic WAL checkpoint either (a checkpoint copies
+    and syncs pages): after every :data:`CHECKPOINT_EVERY` commits or
+    :data:`CHECKPOINT_ROWS` records, whichever comes first, a passive
+    checkpoint runs in a thread (one statement: the GIL is free while it
+    copies), and the writer awaits it, so no commit races the checkpoint
+    and the next one can start the WAL over (else it would only grow).
     """
 
     def __init__(self, path: str, dialect: Dialect) -> None:
         self._path = path
         self._dialect = dialect
-        self._conn: sqlite3.Connection | None = None  # only used in the thread
-        self._inline: sqlite3.Connection | None = None  # only on the event loop
+        self._conn: sqlite3.Connection | None = None  # only on the event loop
+        self._checkpointer: sqlite3.Connection | None = None  # only in the thread
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="messagelog")
         self._compiled: dict[tuple[str, tuple[str, ...]], CompiledInsert] = {}
         self._inserts: dict[str, Insert] = {
@@ -84,9 +105,11 @@ class SqliteSink:
             "signature": insert(MessageSignature),
         }
         self._since_checkpoint = 0
-        #: Batches committed on the event loop and in the thread.
-        self.inline_commits = 0
-        self.thread_commits = 0
+        self._rows_since_checkpoint = 0
+        #: Batches that found the write lock held and waited for it.
+        self.lock_waits = 0
+        #: Passive WAL checkpoints run (failed ones included).
+        self.checkpoints = 0
 
     def _statement(self, which: str, keys: tuple[str, ...]) -> CompiledInsert:
         found = self._compiled.get((which, keys))
@@ -95,41 +118,21 @@ class SqliteSink:
             self._compiled[(which, keys)] = found
         return found
 
-    def _connect(self, *, waits: bool) -> sqlite3.Connection:
-        """The thread's connection (``waits``) or the event loop's."""
-        return connect_sqlite(self._path, waits=waits)
-
-    def _insert_sync(self, work: _Work, checkpoint: bool) -> dict[str, int]:
+    def _commit(self, work: _Work) -> dict[str, int]:
         if self._conn is None:
-            self._conn = self._connect(waits=True)
-        # IMMEDIATE takes the write lock at BEGIN (waiting up to the busy
-        # timeout) rather than failing half-way when another writer holds it.
+            self._conn = connect_sqlite(self._path, waits=False)
+        # IMMEDIATE takes the write lock at BEGIN, rather than failing
+        # half-way when another writer holds it.
         self._conn.execute("BEGIN IMMEDIATE")
-        ids = _write(self._conn, work)
-        if checkpoint:
-            # PASSIVE: copies what it can, waiting for no reader or writer.
-            # The batch is committed by now: a failed checkpoint must not
-            # report it as lost. It loses nothing (the WAL keeps every
-            # commit); the next one copies the rest.
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:
-                _log.warning("message log WAL checkpoint failed: %s", exc)
-        return ids
+        return _write(self._conn, work)
 
-    def _insert_inline(self, work: _Work) -> dict[str, int] | None:
-        """Commit on the calling (event-loop) thread; None: the lock is held."""
-        if self._inline is None:
-            self._inline = self._connect(waits=False)
-        try:
-            self._inline.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            # The primary code of any SQLITE_BUSY variant (extended codes
-            # keep it in the low byte).
-            if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
-                return None  # nothing written: the thread waits for the lock
-            raise
-        return _write(self._inline, work)
+    def _waited(self) -> None:
+        self.lock_waits += 1
+
+    def _checkpoint_sync(self) -> None:
+        if self._checkpointer is None:
+            self._checkpointer = connect_sqlite(self._path, waits=True)
+        checkpoint(self._checkpointer)
 
     async def insert(
         self,
@@ -149,7 +152,8 @@ class SqliteSink:
             The id of every document the rows name, by signature_hash.
 
         Raises:
-            sqlite3.Error: the database refused (nothing was stored).
+            sqlite3.Error: the database refused, or the write lock stayed
+                held for :data:`LOCK_WAIT_SECONDS` (nothing was stored).
         """
         sig = self._statement("signature", ("signature_hash", "signature_xml"))
         work = _Work(sig.sql, documents, known, [])
@@ -167,33 +171,29 @@ class SqliteSink:
                     [stmt.parameters(r) for r in group],
                 )
             )
-        due = self._since_checkpoint >= INLINE_CHECKPOINT_EVERY
-        if len(rows) <= INLINE_MAX_ROWS and not due:
-            ids = self._insert_inline(work)
-            if ids is not None:
-                self.inline_commits += 1
-                self._since_checkpoint += 1
-                return ids
-        loop = asyncio.get_running_loop()
-        checkpoint = self._since_checkpoint > 0
-        ids = await loop.run_in_executor(
-            self._thread, self._insert_sync, work, checkpoint
-        )
-        self.thread_commits += 1
-        if checkpoint:
-            self._since_checkpoint = 0
+        ids = await retry_while_busy(self._commit, work, on_wait=self._waited)
+        self._since_checkpoint += 1
+        self._rows_since_checkpoint += len(rows)
+        if (
+            self._since_checkpoint >= CHECKPOINT_EVERY
+            or self._rows_since_checkpoint >= CHECKPOINT_ROWS
+        ):
+            self._since_checkpoint = self._rows_since_checkpoint = 0
+            self.checkpoints += 1
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._thread, self._checkpoint_sync)
         return ids
 
     def _close_sync(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
 
     async def close(self) -> None:
         """Close the connections (each on its own thread) and stop the thread."""
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._close_sync)
         self._thread.shutdown(wait=True)
@@ -232,14 +232,72 @@ def _write(conn: sqlite3.Connection, work: _Work) -> dict[str, int]:
     return ids
 
 
+async def retry_while_busy(
+    action: Callable[..., _T],
+    *args: Any,
+    on_wait: Callable[[], None] | None = None,
+) -> _T:
+    """``action(*args)``, tried again while another connection holds a lock.
+
+    For a connection without a busy timeout, used on the event loop: between
+    attempts the loop serves everything else for :data:`LOCK_POLL_SECONDS`.
+    SQLite's own busy handler would block the loop, and from a thread it
+    sleeps in growing steps of up to 100 ms, usually past the moment the
+    lock is free. ``action`` must leave nothing behind when it raises (a
+    statement that failed to start, a transaction rolled back).
+
+    Raises:
+        sqlite3.Error: ``action``'s own errors; SQLITE_BUSY still after
+            :data:`LOCK_WAIT_SECONDS`.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LOCK_WAIT_SECONDS
+    waited = False
+    while True:
+        try:
+            return action(*args)
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            if loop.time() >= deadline:
+                raise sqlite3.OperationalError(
+                    f"database is locked: no lock within {LOCK_WAIT_SECONDS} s"
+                ) from exc
+        if not waited and on_wait is not None:
+            on_wait()
+        waited = True
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """A passive WAL checkpoint (for a thread: it copies and syncs pages).
+
+    PASSIVE copies what it can, waiting for no reader or writer. It runs
+    after commits: a failed checkpoint must not report them as lost. It
+    loses nothing (the WAL keeps every commit); the next one copies the rest.
+    """
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as exc:
+        _log.warning("message log WAL checkpoint failed: %s", exc)
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` is SQLITE_BUSY (a lock another connection holds)."""
+    # The primary code of any SQLITE_BUSY variant (extended codes keep it in
+    # the low byte).
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+
+
 def connect_sqlite(path: str, *, waits: bool) -> sqlite3.Connection:
     """A plain ``sqlite3`` connection to the server's database file.
 
     Args:
         path: the file.
-        waits: wait up to 10 s for another writer's lock (a thread's
+        waits: wait up to 10 s for another connection's lock (a thread's
             connection); else fail at once, and leave WAL checkpoints to
-            others (a connection used on the event loop).
+            others (a connection used on the event loop, whose callers
+            wait for a lock by polling it, see :class:`SqliteSink`).
     """
     # Autocommit mode: the transaction is the explicit BEGIN ... COMMIT.
     conn = sqlite3.connect(path, timeout=10.0 if waits else 0.0, isolation_level=None)

@@ -1,18 +1,28 @@
-"""The time-stamper's database work on a SQLite file, off the event loop.
+"""The time-stamper's database work on a SQLite file, on the event loop in
+short steps.
 
 A run reads the records waiting for a time-stamp, builds their hash chains,
 asks a TSA, then stores the token and links every record to it. With a
 thousand records or more per run (a busy server at X-Road's 60 s), the reads
 and the UPDATE through SQLAlchemy and aiosqlite built a parameter dict per
 record and converted every row on the event loop: stalls of 20-30 ms in the
-exchanges' tail latency at every run. Here both database steps are one call
-each in a worker thread, on a plain ``sqlite3`` connection opened for the
-run (a run is seconds apart; the connection costs well under a millisecond),
-and the hash chains are built in a thread too. The semantics are those of
-:class:`security_server.timestamper.Timestamper`'s engine path, with one
-difference: the records are linked to their token in transactions of
-:data:`STORE_CHUNK` records (the token's row goes in with the first), so that
-the write lock is never held long. Each UPDATE is conditional on
+exchanges' tail latency at every run. Here both database steps use a plain
+``sqlite3`` connection opened for the run (a run is seconds apart; the
+connection costs well under a millisecond), with statements compiled once by
+SQLAlchemy.
+
+They run on the event loop, not in a thread: ``sqlite3`` gives the GIL up
+around every row's step, and a thread waits for it again while the busy
+event loop runs Python, up to the interpreter's 5 ms switch interval per
+row. The records are linked to their token in transactions of
+:data:`STORE_CHUNK` records (the token's row goes in with the first), each a
+few milliseconds, and the loop serves the exchanges between them, so the
+message-log writer (also on the loop) commits between two chunks instead of
+waiting out the run. A lock held by another connection is waited for as the
+writer does (:func:`._messagelog_sqlite.retry_while_busy`).
+
+The semantics are those of :class:`security_server.timestamper.Timestamper`'s
+engine path, with one difference: the chunks. Each UPDATE is conditional on
 ``timestamp_id IS NULL``, and a chunk that finds a record stamped meanwhile
 is rolled back whole and ends the run. A crash or a conflict between chunks
 leaves the records linked so far with a token that covers them (it was
@@ -29,12 +39,19 @@ import datetime as dt
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Dialect, Table, bindparam, insert, select, update
 
 from jplink.errors import StorageError
 
-from ._messagelog_sqlite import CompiledInsert, compile_insert, connect_sqlite
+from ._messagelog_sqlite import (
+    CompiledInsert,
+    checkpoint,
+    compile_insert,
+    connect_sqlite,
+    retry_while_busy,
+)
 from .messagelog_models import MessageLogRecord, MessageTimestamp
 
 __all__ = ["STORE_CHUNK", "SqliteStampStore", "StampRow"]
@@ -48,8 +65,8 @@ _TS_KEYS = ("token_der", "hash_chain_result", "gen_time", "tsa_url", "created_at
 #: the whole record (message, OCSP responses, chains: ~8 KB), so a batch of
 #: thousands in one transaction held SQLite's write lock for 50-200 ms, and
 #: every exchange waiting for its log commit with it (the exchange
-#: benchmark's p99 was set by those stops). 256 records hold it a few ms.
-STORE_CHUNK = 256
+#: benchmark's p99 was set by those stops). 128 records take 1-3 ms.
+STORE_CHUNK = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +81,7 @@ class StampRow:
 
 
 class SqliteStampStore:
-    """Reads waiting records and stores tokens, each in one thread hop.
+    """Reads waiting records and stores tokens, on the event loop.
 
     Args:
         path: the database file.
@@ -98,7 +115,18 @@ class SqliteStampStore:
         Raises:
             StorageError: the database failed.
         """
-        return await asyncio.to_thread(self._pending_sync, limit)
+        # (SQLite's LIMIT comes with an OFFSET of 0.)
+        given = self._pending.construct_params({"n": limit})
+        params = tuple(given[k] for k in self._pending.positiontup or ())
+        try:
+            with contextlib.closing(connect_sqlite(self._path, waits=False)) as conn:
+                rows = await retry_while_busy(self._read, conn, params)
+        except sqlite3.Error as exc:
+            raise StorageError(f"Reading the message log failed: {exc}") from exc
+        return [(int(i), str(h)) for i, h in rows]
+
+    def _read(self, conn: sqlite3.Connection, params: tuple[object, ...]) -> list[Any]:
+        return conn.execute(self._pending.string, params).fetchall()
 
     async def store(
         self, row: StampRow, ids: Sequence[int], chains: Sequence[bytes | None]
@@ -113,48 +141,56 @@ class SqliteStampStore:
                 time-stamped meanwhile (code ``TimestampConflict``); the
                 chunks committed before it stay linked to the token.
         """
-        return await asyncio.to_thread(self._store_sync, row, ids, chains)
-
-    def _pending_sync(self, limit: int) -> list[tuple[int, str]]:
-        try:
-            with contextlib.closing(connect_sqlite(self._path, waits=True)) as conn:
-                # (SQLite's LIMIT comes with an OFFSET of 0.)
-                given = self._pending.construct_params({"n": limit})
-                order = self._pending.positiontup or ()
-                params = tuple(given[k] for k in order)
-                rows = conn.execute(self._pending.string, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageError(f"Reading the message log failed: {exc}") from exc
-        return [(int(i), str(h)) for i, h in rows]
-
-    def _store_sync(
-        self, row: StampRow, ids: Sequence[int], chains: Sequence[bytes | None]
-    ) -> int:
         values = {k: getattr(row, k) for k in _TS_KEYS}
         pairs = list(zip(ids, chains, strict=True))
         timestamp_id: int | None = None
         try:
-            with contextlib.closing(connect_sqlite(self._path, waits=True)) as conn:
+            with contextlib.closing(connect_sqlite(self._path, waits=False)) as conn:
                 for start in range(0, len(pairs), STORE_CHUNK):
+                    if start:
+                        # The exchanges' turn, while the last chunk's pages
+                        # (about a megabyte: every linked record is written
+                        # again) are copied from the WAL in a thread (one
+                        # statement, the GIL free while it copies). Left to
+                        # the message-log writer's next checkpoint, they
+                        # would make the exchanges wait for it.
+                        await asyncio.to_thread(self._checkpoint_sync)
                     chunk = pairs[start : start + STORE_CHUNK]
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        if timestamp_id is None:  # with the first chunk's links
-                            cursor = conn.execute(
-                                self._insert.sql, self._insert.parameters(values)
-                            )
-                            if cursor.lastrowid is None:  # pragma: no cover
-                                raise StorageError("No id for the stored time-stamp")
-                            timestamp_id = int(cursor.lastrowid)
-                        self._link(conn, timestamp_id, chunk, done=start)
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                        raise
+                    timestamp_id = await retry_while_busy(
+                        self._store_chunk, conn, values, timestamp_id, chunk, start
+                    )
         except sqlite3.Error as exc:
             raise StorageError(f"Storing the time-stamp failed: {exc}") from exc
         assert timestamp_id is not None
+        await asyncio.to_thread(self._checkpoint_sync)  # the last chunk's
+        return timestamp_id
+
+    def _checkpoint_sync(self) -> None:
+        with contextlib.closing(connect_sqlite(self._path, waits=True)) as conn:
+            checkpoint(conn)
+
+    def _store_chunk(
+        self,
+        conn: sqlite3.Connection,
+        values: dict[str, object],
+        timestamp_id: int | None,
+        chunk: Sequence[tuple[int, bytes | None]],
+        done: int,
+    ) -> int:
+        """One transaction: the token's row (first chunk) and ``chunk``'s links."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if timestamp_id is None:  # with the first chunk's links
+                cursor = conn.execute(self._insert.sql, self._insert.parameters(values))
+                if cursor.lastrowid is None:  # pragma: no cover
+                    raise StorageError("No id for the stored time-stamp")
+                timestamp_id = int(cursor.lastrowid)
+            self._link(conn, timestamp_id, chunk, done=done)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
         return timestamp_id
 
     def _link(

@@ -22,9 +22,10 @@ their records and wait; the task takes every record that is waiting, inserts
 them in ONE transaction and then wakes each caller, so an exchange is
 acknowledged only after its records are committed, while the database sees
 a few large commits instead of one per message. The insert is a Core
-``INSERT`` (no ORM session); on a SQLite file the whole transaction is one
-call in the writer's own thread (:mod:`._messagelog_sqlite`), on PostgreSQL
-one ``executemany`` on an engine connection. The same transaction first
+``INSERT`` (no ORM session); on a SQLite file the whole transaction runs on
+the event loop on a plain ``sqlite3`` connection (:mod:`._messagelog_sqlite`
+says why not in a thread), on PostgreSQL one ``executemany`` on an engine
+connection. The same transaction first
 stores each signature document the records name that this writer has not
 stored recently (``message_signature``; :mod:`.messagelog_signatures`): a
 batch's records share one.

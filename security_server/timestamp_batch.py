@@ -13,13 +13,13 @@ Re-exported by :mod:`security_server.timestamper`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from jplink.errors import MalformedMessage
 from jplink.ns import NS_DS
 from jplink.security.c14n import DigestAlgorithm, b64decode_text
-from jplink.security.hashchain import build_hash_chains
+from jplink.security.hashchain import HashChainBatch, iter_build_hash_chains
 from jplink.security.tsp import TimestampVerified
 from jplink.xml import parse_xml
 
@@ -72,17 +72,18 @@ def signature_value_of(signature_xml: str) -> bytes:
 
 def hash_chain_data(
     signature_hashes: Sequence[str],
-) -> tuple[bytes, Sequence[bytes | None]]:
-    """The ts hash chain over several records' ``signaturehash`` values.
+) -> Generator[None, None, tuple[bytes, Sequence[bytes | None]]]:
+    """The ts hash chain over several records' ``signaturehash`` values, in
+    steps (see :func:`jplink.security.hashchain.iter_build_hash_chains`).
 
     Args:
         signature_hashes: the records' base64 ``signaturehash``, oldest first.
 
     Returns:
-        The ``HashChainResult`` bytes (the data to time-stamp, also stored)
-        and one ``HashChain`` per record, in order.
+        (The generator's value.) The ``HashChainResult`` bytes (the data to
+        time-stamp, also stored) and one ``HashChain`` per record, in order.
     """
-    batch = build_hash_chains(
+    batch: HashChainBatch = yield from iter_build_hash_chains(
         [[(TS_DATA_REF_URI, base64.b64decode(h))] for h in signature_hashes],
         digest_algorithm=DigestAlgorithm.SHA512,
         hash_chain_uri=TS_HASH_CHAIN_URI,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import binascii
 import functools
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
@@ -43,6 +43,7 @@ __all__ = [
     "HashChainBatch",
     "VerifiedHashChain",
     "build_hash_chains",
+    "iter_build_hash_chains",
     "step_digest",
     "verify_hash_chain",
 ]
@@ -70,6 +71,10 @@ def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
+#: Digests or chains computed between two pauses of
+#: :func:`iter_build_hash_chains` (1-3 ms of work).
+PAUSE_EVERY = 256
+
 #: A batch's messages share their few part names (``/message.xml``, ...).
 _quoted = functools.lru_cache(maxsize=256)(quoteattr)
 
@@ -83,19 +88,32 @@ class _Tree:
     HashChainBuilder.fixTree); empty slots only pad the right edge.
     """
 
-    def __init__(self, leaves: Sequence[bytes], algorithm: DigestAlgorithm) -> None:
+    def __init__(self, levels: list[list[bytes | None]], algorithm: DigestAlgorithm):
         self.algorithm = algorithm
+        self.levels = levels
+        self.top = levels[-1][0]
+
+    @classmethod
+    def grow(
+        cls, leaves: Sequence[bytes], algorithm: DigestAlgorithm
+    ) -> Generator[None, None, _Tree]:
+        """Build the tree, pausing (``yield``) every :data:`PAUSE_EVERY` digests."""
         width = 1 << (len(leaves) - 1).bit_length()
         level: list[bytes | None] = [*leaves, *[None] * (width - len(leaves))]
-        self.levels = [level]
+        levels = [level]
         while len(level) > 1:
-            level = [
-                left if left is None or right is None
-                else step_digest(algorithm, [left, right])
-                for left, right in zip(level[::2], level[1::2], strict=True)
-            ]  # fmt: skip
-            self.levels.append(level)
-        self.top = level[0]
+            above: list[bytes | None] = []
+            for j in range(0, len(level), 2):
+                left, right = level[j], level[j + 1]
+                if left is None or right is None:
+                    above.append(left)
+                else:
+                    above.append(step_digest(algorithm, [left, right]))
+                    if len(above) % PAUSE_EVERY == 0:
+                        yield
+            level = above
+            levels.append(level)
+        return cls(levels, algorithm)
 
     def _real(self, k: int, j: int) -> tuple[int, int]:
         """The node that stands for node (k, j): down through promoted nodes.
@@ -107,8 +125,11 @@ class _Tree:
             k, j = k - 1, 2 * j
         return k, j
 
-    def chains(self, messages: Sequence[Sequence[tuple[str, bytes]]]) -> list[bytes]:
-        """Every message's HashChain document, from the top down to it.
+    def chains(
+        self, messages: Sequence[Sequence[tuple[str, bytes]]]
+    ) -> Generator[None, None, list[bytes]]:
+        """Every message's HashChain document, from the top down to it,
+        pausing (``yield``) every :data:`PAUSE_EVERY` messages.
 
         Every chain through a node starts with the same steps, so they are
         written once per node (a batch of 1 000 messages has ~2 000 nodes
@@ -119,6 +140,7 @@ class _Tree:
             f'    <ns2:DefaultDigestMethod Algorithm="{self.algorithm.value}"/>\n'
         )
         out: list[bytes] = [b""] * len(messages)
+        written = 0
         # (level, index, the steps above it, how many)
         todo = [(*self._real(len(self.levels) - 1, 0), head, 0)]
         while todo:
@@ -129,6 +151,9 @@ class _Tree:
                 if len(parts) > 1:
                     last = _step(count, "".join(_data_ref(u, d) for u, d in parts))
                 out[j] = f"{above}{last}</ns2:HashChain>\n".encode()
+                written += 1
+                if written % PAUSE_EVERY == 0:
+                    yield
                 continue
             left, right = self._hash_values(k - 1, 2 * j)
             for child, other in ((2 * j, right), (2 * j + 1, left)):
@@ -189,18 +214,55 @@ def build_hash_chains(
         ValueError: no messages, an empty message, or a single single-part
             message (which needs no chain; X-Road signs it directly).
     """
+    steps = iter_build_hash_chains(
+        messages, digest_algorithm=digest_algorithm, hash_chain_uri=hash_chain_uri
+    )
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            batch: HashChainBatch = done.value
+            return batch
+
+
+def iter_build_hash_chains(
+    messages: Sequence[Sequence[tuple[str, bytes]]],
+    *,
+    digest_algorithm: DigestAlgorithm = DigestAlgorithm.SHA512,
+    hash_chain_uri: str = HASH_CHAIN_URI,
+) -> Generator[None, None, HashChainBatch]:
+    """:func:`build_hash_chains` in steps: a generator that pauses (yields
+    None) every :data:`PAUSE_EVERY` digests or chains and returns the batch.
+
+    A caller on an event loop resumes it between its other work: a batch of
+    10 000 records takes over 100 ms, and in a thread it would share the GIL
+    with the loop, whose SQLite statements then wait for the GIL at every
+    row (``security_server._timestamper_sqlite``).
+
+    Args:
+        messages: per message, its parts as (URI, digest) pairs: first the
+            message part, then the attachments.
+        digest_algorithm: the algorithm of the given digests and the tree.
+        hash_chain_uri: the name under which the chains travel.
+
+    Returns:
+        The result document, the per-message chains and the tree top.
+
+    Raises:
+        ValueError: no messages, an empty message, or a single single-part
+            message (which needs no chain; X-Road signs it directly).
+    """
     if not messages or any(not m for m in messages):
         raise ValueError("every message needs at least one part")
     if len(messages) == 1 and len(messages[0]) == 1:
         raise ValueError("a single single-part message needs no hash chain")
     alg = digest_algorithm
-    tree = _Tree(
-        [
-            m[0][1] if len(m) == 1 else step_digest(alg, [d for _, d in m])
-            for m in messages
-        ],
-        alg,
-    )
+    leaves: list[bytes] = []
+    for m in messages:
+        leaves.append(m[0][1] if len(m) == 1 else step_digest(alg, [d for _, d in m]))
+        if len(leaves) % PAUSE_EVERY == 0:
+            yield
+    tree = yield from _Tree.grow(leaves, alg)
     top = tree.top
     if top is None:  # pragma: no cover - there is at least one input
         raise ValueError("empty tree")
@@ -211,5 +273,5 @@ def build_hash_chains(
         f"    <DigestValue>{_b64(top)}</DigestValue>\n"
         "</ns2:HashChainResult>\n"
     )
-    chains = tuple(tree.chains(messages))
+    chains = tuple((yield from tree.chains(messages)))
     return HashChainBatch(result.encode(), chains, top)

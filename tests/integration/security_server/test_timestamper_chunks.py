@@ -9,8 +9,11 @@ batch in one transaction. The chunk size is set to 2 here so that a batch of
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
+import sqlite3
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -137,3 +140,52 @@ async def test_a_conflict_in_a_later_chunk_keeps_the_chunks_before_it(
     assert None not in final and final[3] == theirs_id
     if _sqlite(db):
         assert final[:2] == linked[:2]
+
+
+async def test_sqlite_store_waits_for_a_held_lock_on_the_event_loop(
+    db: Database, backlog: Backlog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not _sqlite(db):
+        pytest.skip("SQLite's database-wide write lock")
+    # Every statement of the run (but the checkpoints) on the loop's thread:
+    # in a worker thread each row's step waits for the GIL again while the
+    # busy loop runs Python (security_server._timestamper_sqlite).
+    threads: dict[str, set[int]] = {}
+    plain_connect = _timestamper_sqlite.connect_sqlite
+
+    def traced(path: str, *, waits: bool) -> sqlite3.Connection:
+        conn = plain_connect(path, waits=waits)
+
+        def trace(sql: str) -> None:
+            word = sql.split()[0].upper()
+            threads.setdefault(word, set()).add(threading.get_ident())
+
+        conn.set_trace_callback(trace)
+        return conn
+
+    monkeypatch.setattr(_timestamper_sqlite, "connect_sqlite", traced)
+    path = db.engine.url.database
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # as a log commit in another process
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        run = asyncio.ensure_future(backlog.stamper.stamp_batch())
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        # A bound on blocking, not a speed figure: waiting inside SQLite (a
+        # busy timeout) on the loop would stop these sleeps for seconds.
+        assert loop.time() - started < 2.0
+        assert not run.done()  # the store waits for the lock
+        holder.execute("ROLLBACK")
+        batch = await asyncio.wait_for(run, 10)
+    finally:
+        holder.close()
+    assert batch is not None and len(batch.record_ids) == 5
+    [stamp] = await stamp_rows(db)
+    assert [r.timestamp_id for r in await records(db)] == [stamp.id] * 5
+    here = threading.get_ident()
+    for word in ("SELECT", "BEGIN", "UPDATE", "COMMIT"):
+        assert threads[word] == {here}, word
+    assert "PRAGMA" in threads  # the WAL checkpoints, in a thread

@@ -1,11 +1,13 @@
-"""The writer's fast path (Core inserts, one thread hop per batch on SQLite)
-and the outcome columns it fills at logging time, on SQLite and PostgreSQL."""
+"""The writer's fast path (Core inserts; on SQLite one transaction per batch
+on the event loop) and the outcome columns it fills at logging time, on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -142,23 +144,25 @@ async def test_batches_share_a_transaction_on_both_databases(
     assert all(r.message == OK_SOAP for r in stored.values())
 
 
-async def test_sqlite_batch_is_one_call_in_the_writer_thread(
+async def test_sqlite_batch_is_one_transaction_on_the_event_loop(
     tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = await open_database(f"sqlite:///{tmp_path / 'ss.db'}")
     calls: list[int] = []
-    real = _messagelog_sqlite.SqliteSink._insert_sync
+    threads: set[int] = set()
+    real = _messagelog_sqlite._write
 
-    def counting(self: object, work: Any, checkpoint: bool) -> dict[str, int]:
+    def counting(conn: sqlite3.Connection, work: Any) -> dict[str, int]:
         # One transaction: the records' one shared signature document is
         # stored the first time only, then one INSERT of the records.
         assert len(work.documents) == (0 if calls else 1)
         ((sql, _, _, params),) = work.records
         assert "message_log" in sql
         calls.append(len(params))
-        return real(self, work, checkpoint)  # type: ignore[arg-type]
+        threads.add(threading.get_ident())
+        return real(conn, work)
 
-    monkeypatch.setattr(_messagelog_sqlite.SqliteSink, "_insert_sync", counting)
+    monkeypatch.setattr(_messagelog_sqlite, "_write", counting)
     writer = MessageLogWriter(database, MessageLogMode.FULL)
     try:
         await asyncio.gather(
@@ -167,11 +171,15 @@ async def test_sqlite_batch_is_one_call_in_the_writer_thread(
                 for i in range(25)
             )
         )
+        # A large batch too: a worker thread would wait for the GIL at
+        # every row while the loop runs (security_server._messagelog_sqlite).
+        await writer.write([_entry(f"big{i}", now) for i in range(300)])
     finally:
         await writer.close()
         await database.dispose()
-    assert sum(calls) == 50
+    assert sum(calls) == 350
     assert len(calls) == writer.commits
+    assert threads == {threading.get_ident()}
 
 
 async def test_close_waits_for_the_batch_in_flight(
@@ -197,61 +205,39 @@ async def test_database_gone_fails_closed(tmp_path: Path, now: dt.datetime) -> N
         with pytest.raises(StorageError) as info:
             await writer.write([_entry("second", now)])
         assert info.value.code == "LoggingFailed"
-        # Both writes were small: the failure came from the inline commit.
-        assert writer._sqlite is not None and writer._sqlite.thread_commits == 0
     finally:
         await writer.close()
         await database.dispose()
 
 
-async def test_small_batch_commits_on_the_loop(
-    tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_thread(self: object, statements: object, checkpoint: bool) -> None:
-        raise AssertionError("a small batch went to the thread")
-
-    monkeypatch.setattr(_messagelog_sqlite.SqliteSink, "_insert_sync", no_thread)
-    database = await open_database(f"sqlite:///{tmp_path / 'ss.db'}")
-    writer = MessageLogWriter(database, MessageLogMode.FULL)
-    try:
-        for i in range(3):
-            await writer.write([_entry(f"q{i}", now), _entry(f"r{i}", now)])
-        stored = await _records(database)
-    finally:
-        await writer.close()
-        await database.dispose()
-    assert sorted(stored) == ["q0", "q1", "q2", "r0", "r1", "r2"]
-    assert writer.commits == 3
-
-
-async def test_held_write_lock_sends_the_batch_to_the_thread(
+async def test_held_write_lock_waits_without_blocking_the_loop(
     tmp_path: Path, now: dt.datetime
 ) -> None:
-    # Another writer holds the lock: the inline commit must not wait on the
-    # event loop; the batch goes to the thread, which waits for the lock.
+    # Another connection holds the lock: the batch must not wait inside
+    # SQLite on the event loop; it is retried until the lock is free.
     path = tmp_path / "ss.db"
     database = await open_database(f"sqlite:///{path}")
     writer = MessageLogWriter(database, MessageLogMode.FULL)
     holder = sqlite3.connect(path, isolation_level=None)
     try:
-        await writer.write([_entry("before", now)])  # inline: nothing held
+        await writer.write([_entry("before", now)])
         holder.execute("BEGIN IMMEDIATE")
         loop = asyncio.get_running_loop()
         started = loop.time()
         pending = asyncio.ensure_future(writer.write([_entry("held", now)]))
         for _ in range(20):
             await asyncio.sleep(0.01)
-        # A bound on blocking, not a speed figure: an inline attempt that
-        # waited for the lock (any busy timeout) would hold the loop for its
-        # whole timeout, seconds, before these 20 short sleeps could end.
+        # A bound on blocking, not a speed figure: a commit that waited for
+        # the lock inside SQLite (any busy timeout) would hold the loop for
+        # its whole timeout, seconds, before these 20 short sleeps could end.
         assert loop.time() - started < 2.0
-        assert not pending.done()  # waiting in the thread for the lock
+        assert not pending.done()  # still waiting for the lock
         holder.execute("COMMIT")
         await asyncio.wait_for(pending, 10)
         stored = await _records(database)
         sink = writer._sqlite
         assert sink is not None
-        assert (sink.inline_commits, sink.thread_commits) == (1, 1)
+        assert sink.lock_waits == 1
     finally:
         holder.close()
         await writer.close()
@@ -259,10 +245,34 @@ async def test_held_write_lock_sends_the_batch_to_the_thread(
     assert sorted(stored) == ["before", "held"]
 
 
+async def test_lock_held_too_long_fails_closed(
+    tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_messagelog_sqlite, "LOCK_WAIT_SECONDS", 0.2)
+    path = tmp_path / "ss.db"
+    database = await open_database(f"sqlite:///{path}")
+    writer = MessageLogWriter(database, MessageLogMode.FULL)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageError) as info:
+            await writer.write([_entry("refused", now)])
+        assert info.value.code == "LoggingFailed"
+        assert "no lock within 0.2 s" in info.value.message
+        holder.execute("ROLLBACK")
+        await writer.write([_entry("later", now)])  # the writer carries on
+        stored = await _records(database)
+    finally:
+        holder.close()
+        await writer.close()
+        await database.dispose()
+    assert sorted(stored) == ["later"]  # nothing half-written
+
+
 async def _wal_after_small_batches(
     tmp_path: Path, now: dt.datetime, name: str, batches: int
 ) -> tuple[int, tuple[int, int]]:
-    """WAL size and (inline, thread) commits after ``batches`` lone records."""
+    """WAL size and (commits, checkpoints) after ``batches`` lone records."""
     path = tmp_path / name
     database = await open_database(f"sqlite:///{path}")
     writer = MessageLogWriter(database, MessageLogMode.FULL)
@@ -272,7 +282,7 @@ async def _wal_after_small_batches(
             await writer.write([_entry(f"q{i}", now, soap=soap)])
         sink = writer._sqlite
         assert sink is not None
-        commits = (sink.inline_commits, sink.thread_commits)
+        commits = (writer.commits, sink.checkpoints)
         assert len(await _records(database)) == batches
         return Path(f"{path}-wal").stat().st_size, commits
     finally:
@@ -280,21 +290,42 @@ async def _wal_after_small_batches(
         await database.dispose()
 
 
-async def test_inline_commits_are_checkpointed(
+async def test_commits_are_checkpointed(
     tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The inline connection has no automatic checkpoint: without the
+    # The writer's connection has no automatic checkpoint: without the
     # thread's passive ones the WAL would grow with every commit.
-    monkeypatch.setattr(_messagelog_sqlite, "INLINE_CHECKPOINT_EVERY", 10**9)
+    monkeypatch.setattr(_messagelog_sqlite, "CHECKPOINT_EVERY", 10**9)
     unbounded, commits = await _wal_after_small_batches(tmp_path, now, "a.db", 150)
     assert commits == (150, 0)
     assert unbounded > 150 * 6000  # every commit's pages are still there
-    monkeypatch.setattr(_messagelog_sqlite, "INLINE_CHECKPOINT_EVERY", 10)
+    monkeypatch.setattr(_messagelog_sqlite, "CHECKPOINT_EVERY", 10)
     bounded, commits = await _wal_after_small_batches(tmp_path, now, "b.db", 150)
-    # Every 11th batch went to the thread, which checkpointed; the WAL then
-    # started over instead of growing.
-    assert commits == (137, 13)
+    # After every 10th commit the thread checkpointed; the WAL then started
+    # over instead of growing.
+    assert commits == (150, 15)
     assert bounded * 4 < unbounded
+
+
+async def test_large_batches_are_checkpointed_by_records(
+    tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint copies what was written since the last one, and the
+    # writer waits for it: large batches count by their records.
+    monkeypatch.setattr(_messagelog_sqlite, "CHECKPOINT_ROWS", 10)
+    database = await open_database(f"sqlite:///{tmp_path / 'ss.db'}")
+    writer = MessageLogWriter(database, MessageLogMode.FULL)
+    try:
+        for b in range(5):
+            await writer.write([_entry(f"q{b}-{i}", now) for i in range(6)])
+        sink = writer._sqlite
+        assert sink is not None
+        # After the 2nd batch (12 records) and the 4th (12 more).
+        assert (writer.commits, sink.checkpoints) == (5, 2)
+        assert len(await _records(database)) == 30
+    finally:
+        await writer.close()
+        await database.dispose()
 
 
 class _CheckpointFails:
@@ -318,22 +349,22 @@ async def test_failed_checkpoint_does_not_fail_the_committed_batch(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(_messagelog_sqlite, "INLINE_CHECKPOINT_EVERY", 2)
+    monkeypatch.setattr(_messagelog_sqlite, "CHECKPOINT_EVERY", 2)
     path = tmp_path / "ss.db"
     database = await open_database(f"sqlite:///{path}")
     writer = MessageLogWriter(database, MessageLogMode.FULL)
     sink = writer._sqlite
     assert sink is not None
-    sink._conn = _CheckpointFails(  # type: ignore[assignment]
+    sink._checkpointer = _CheckpointFails(  # type: ignore[assignment]
         sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
     )
     try:
-        for i in range(3):  # two inline, then the thread's batch + checkpoint
+        for i in range(3):  # a checkpoint after the second
             await writer.write([_entry(f"q{i}", now)])
         stored = await _records(database)
     finally:
         await writer.close()
         await database.dispose()
-    assert (sink.inline_commits, sink.thread_commits) == (2, 1)
+    assert (writer.commits, sink.checkpoints) == (3, 1)
     assert sorted(stored) == ["q0", "q1", "q2"]
     assert "WAL checkpoint failed: disk I/O error" in caplog.text

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from jplink.errors import InvalidDigest, MalformedMessage
 from jplink.security.c14n import DigestAlgorithm
+from jplink.security import hashchain
 from jplink.security.hashchain import (
     HASH_CHAIN_URI,
     build_hash_chains,
+    iter_build_hash_chains,
     step_digest,
     verify_hash_chain,
 )
@@ -116,6 +118,41 @@ def test_large_batches_every_chain_verifies(attachments):
         verified = verify_hash_chain(batch.result, chain, digests=dict(message))
         assert verified.top == batch.top
         assert sorted(verified.verified_refs) == sorted(u for u, _ in message)
+
+
+@pytest.mark.parametrize("n", [2, 7, 64, 301])
+def test_built_in_steps_with_pauses(n, monkeypatch):
+    # The time-stamper builds its batch in steps on the event loop, pausing
+    # every PAUSE_EVERY digests or chains; the pauses fall inside the tree's
+    # levels and the chains' walk, and must change nothing.
+    monkeypatch.setattr(hashchain, "PAUSE_EVERY", 3)
+    messages = [
+        [("/message.xml", hashlib.sha512(b"m%d" % i).digest())]
+        + ([("/attachment1", b"\x01" * 64)] if i % 5 == 2 else [])
+        for i in range(n)
+    ]
+    steps = iter_build_hash_chains(messages)
+    pauses = 0
+    while True:
+        try:
+            assert next(steps) is None
+        except StopIteration as done:
+            batch = done.value
+            break
+        pauses += 1
+    # One pause per 3 leaves and per 3 chains, more within the tree.
+    assert pauses >= 2 * (n // 3)
+    if n >= 64:
+        assert pauses > 2 * (n // 3)
+    leaves = [
+        m[0][1] if len(m) == 1 else independent_step([d for _, d in m])
+        for m in messages
+    ]
+    assert batch.top == independent_top(leaves)
+    for chain, message in zip(batch.chains, messages, strict=True):
+        assert verify_hash_chain(batch.result, chain, digests=dict(message)).top == (
+            batch.top
+        )
 
 
 def test_step_digest_matches_independent_der():
