@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jplink.errors import InvalidDigest, MalformedMessage
-from jplink.security.c14n import DigestAlgorithm
 from jplink.security import hashchain
+from jplink.security.c14n import DigestAlgorithm
 from jplink.security.hashchain import (
     HASH_CHAIN_URI,
     build_hash_chains,
