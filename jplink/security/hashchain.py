@@ -239,18 +239,7 @@ def iter_build_hash_chains(
     with the loop, whose SQLite statements then wait for the GIL at every
     row (``security_server._timestamper_sqlite``).
 
-    Args:
-        messages: per message, its parts as (URI, digest) pairs: first the
-            message part, then the attachments.
-        digest_algorithm: the algorithm of the given digests and the tree.
-        hash_chain_uri: the name under which the chains travel.
-
-    Returns:
-        The result document, the per-message chains and the tree top.
-
-    Raises:
-        ValueError: no messages, an empty message, or a single single-part
-            message (which needs no chain; X-Road signs it directly).
+    Arguments, value and errors: those of :func:`build_hash_chains`.
     """
     if not messages or any(not m for m in messages):
         raise ValueError("every message needs at least one part")
