@@ -8,9 +8,10 @@ database is a SQLite file; PostgreSQL goes through the engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -34,6 +35,7 @@ __all__ = [
     "is_busy",
     "retry_while_busy",
     "sqlite_file",
+    "write_transaction",
 ]
 
 _TABLE: Table = MessageLogRecord.__table__  # type: ignore[assignment]
@@ -121,10 +123,8 @@ class SqliteSink:
     def _commit(self, work: _Work) -> dict[str, int]:
         if self._conn is None:
             self._conn = connect_sqlite(self._path, waits=False)
-        # IMMEDIATE takes the write lock at BEGIN, rather than failing
-        # half-way when another writer holds it.
-        self._conn.execute("BEGIN IMMEDIATE")
-        return _write(self._conn, work)
+        with write_transaction(self._conn):
+            return _write(self._conn, work)
 
     def _waited(self) -> None:
         self.lock_waits += 1
@@ -211,25 +211,37 @@ class _Work:
 
 
 def _write(conn: sqlite3.Connection, work: _Work) -> dict[str, int]:
-    """Run ``work`` in the transaction ``conn`` began, then COMMIT."""
+    """Run ``work`` in the transaction open on ``conn``."""
     ids = dict(work.known)
+    for signature_hash, document in work.documents:
+        cursor = conn.execute(work.signature_sql, (signature_hash, document))
+        if cursor.lastrowid is None:  # pragma: no cover - a rowid table
+            raise sqlite3.DatabaseError("no id for a stored signature")
+        ids[signature_hash] = cursor.lastrowid
+    for sql, hash_at, id_at, params in work.records:
+        conn.executemany(
+            sql,
+            [(*p[:id_at], ids[str(p[hash_at])], *p[id_at + 1 :]) for p in params],
+        )
+    return ids
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT on ``conn``; ROLLBACK on any error.
+
+    IMMEDIATE takes the write lock at BEGIN, rather than failing half-way
+    when another writer holds it: a BEGIN refused as busy leaves nothing to
+    undo, so :func:`retry_while_busy` can try the whole transaction again.
+    """
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        for signature_hash, document in work.documents:
-            cursor = conn.execute(work.signature_sql, (signature_hash, document))
-            if cursor.lastrowid is None:  # pragma: no cover - a rowid table
-                raise sqlite3.DatabaseError("no id for a stored signature")
-            ids[signature_hash] = cursor.lastrowid
-        for sql, hash_at, id_at, params in work.records:
-            conn.executemany(
-                sql,
-                [(*p[:id_at], ids[str(p[hash_at])], *p[id_at + 1 :]) for p in params],
-            )
+        yield
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return ids
 
 
 async def retry_while_busy(

@@ -51,6 +51,7 @@ from ._messagelog_sqlite import (
     compile_insert,
     connect_sqlite,
     retry_while_busy,
+    write_transaction,
 )
 from .messagelog_models import MessageLogRecord, MessageTimestamp
 
@@ -178,19 +179,13 @@ class SqliteStampStore:
         done: int,
     ) -> int:
         """One transaction: the token's row (first chunk) and ``chunk``'s links."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             if timestamp_id is None:  # with the first chunk's links
                 cursor = conn.execute(self._insert.sql, self._insert.parameters(values))
                 if cursor.lastrowid is None:  # pragma: no cover
                     raise StorageError("No id for the stored time-stamp")
                 timestamp_id = int(cursor.lastrowid)
             self._link(conn, timestamp_id, chunk, done=done)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return timestamp_id
 
     def _link(

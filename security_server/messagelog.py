@@ -25,10 +25,10 @@ a few large commits instead of one per message. The insert is a Core
 ``INSERT`` (no ORM session); on a SQLite file the whole transaction runs on
 the event loop on a plain ``sqlite3`` connection (:mod:`._messagelog_sqlite`
 says why not in a thread), on PostgreSQL one ``executemany`` on an engine
-connection. The same transaction first
-stores each signature document the records name that this writer has not
-stored recently (``message_signature``; :mod:`.messagelog_signatures`): a
-batch's records share one.
+connection. The same transaction first stores each signature document the
+records name that this writer has not stored recently
+(``message_signature``; :mod:`.messagelog_signatures`): a batch's records
+share one.
 
 Outcome: the ``fault``/``fault_code`` columns are set when the record is
 written. The proxies pass them (they parsed the message and only log

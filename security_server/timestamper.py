@@ -14,10 +14,10 @@ written in ONE transaction whose updates are conditional on
 stays in the queue) and never gives a record two time-stamps (a batch that
 finds a record already stamped is rolled back whole). On a SQLite file the
 links go in transactions of a hundred-odd records instead, the event loop
-serving the exchanges between them (:mod:`security_server._timestamper_sqlite`):
-the same guarantees,
-except that what a crash or conflict interrupts stays linked up to the last
-chunk committed.
+serving the exchanges between them
+(:mod:`security_server._timestamper_sqlite`): the same guarantees, except
+that what a crash or conflict interrupts stays linked up to the last chunk
+committed.
 
 Each run's outcome goes to a
 :class:`~security_server.timestamping_health.TimestampingHealth`, which the
