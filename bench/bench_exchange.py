@@ -20,14 +20,17 @@ the CPU time spent per exchange (``cpu ms A/B/stub/load``: each security
 server, the stub service, and this process: the load generator, and the
 CA and TSA, idle but for a time-stamp per server every interval; from
 ``/proc``: unlike rates and latencies it hardly depends on what else the
-machine runs at the same time), and how busy the machine's cores were
+machine runs at the same time), how busy the machine's cores were
 during the case (``busy``, all processes, from ``/proc/stat``: 100 % means
-the two cores were the limit). Each case first warms up and opens every
-connection at its concurrency (N requests at once), then starts the clock
-and the CPU count: the figures are the steady state, not the pools
-growing. At the end, the cost of logging (issue #6): per batch setting and
-concurrency, throughput with logging ``full`` divided by throughput with
-``none``, both measured in this run.
+the two cores were the limit), and the rate that CPU time allows
+(``cpu max/s``: the machine's cores divided by the CPU per exchange of all
+four processes together; a run at ``busy`` 100 % reaches it, so it says
+what idle time costs and how far the CPU alone is from a target). Each case
+first warms up and opens every connection at its concurrency (N requests
+at once), then starts the clock and the CPU count: the figures are the
+steady state, not the pools growing. At the end, the cost of logging
+(issue #6): per batch setting and concurrency, throughput with logging
+``full`` divided by throughput with ``none``, both measured in this run.
 
 Run: ``.venv/bin/python -m bench.bench_exchange [--duration 5] [--profile]``
 (``--profile`` samples both servers with py-spy during the first setting and
@@ -185,7 +188,7 @@ async def main(args: argparse.Namespace) -> None:
             print(
                 f"{'case':<37}{'clients':>8}{'exch/s':>9}{'median ms':>11}"
                 f"{'p99 ms':>9}{'errors':>8}{'added ms':>10}{'ratio':>7}"
-                f"{'cpu ms A/B/stub/load':>24}{'busy':>6}"
+                f"{'cpu ms A/B/stub/load':>24}{'busy':>6}{'cpu max/s':>10}"
             )
             rates: dict[tuple[bool, str, int], int] = {}
             for batch in args.batch:
@@ -236,7 +239,18 @@ async def main(args: argparse.Namespace) -> None:
                             )
                             done = max(1, len(result[1]))
                             cpu = "/".join(f"{1000 * u / done:.2f}" for u in used)
-                            _report(name, clients, result, direct[clients], cpu, busy)
+                            ceiling = (
+                                (os.cpu_count() or 1) * done / max(1e-9, sum(used))
+                            )
+                            _report(
+                                name,
+                                clients,
+                                result,
+                                direct[clients],
+                                cpu,
+                                busy,
+                                ceiling,
+                            )
                             rates[(batch, mode, clients)] = result[0]
                         for rate in args.rates:
                             result = await load_open(
@@ -301,6 +315,7 @@ def _report(
     direct: tuple[int, list[float], int] | None,
     cpu: str = "",
     busy: float | None = None,
+    ceiling: float | None = None,
 ) -> None:
     rate, lat, errors = result
     median = statistics.median(lat) * 1000
@@ -309,8 +324,9 @@ def _report(
         added = f"{median - statistics.median(direct[1]) * 1000:.2f}"
         ratio = f"{rate / max(1, direct[0]):.2f}"
     used = "" if busy is None else f"{100 * busy:.0f}%"
+    most = "" if ceiling is None else f"{ceiling:.0f}"
     print(f"{name:<37}{clients:>8}{rate:>9}{median:>11.2f}{ms(lat, 0.99):>9.2f}"
-          f"{errors:>8}{added:>10}{ratio:>7}{cpu:>24}{used:>6}",
+          f"{errors:>8}{added:>10}{ratio:>7}{cpu:>24}{used:>6}{most:>10}",
           flush=True)  # fmt: skip
 
 

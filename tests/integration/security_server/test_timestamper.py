@@ -11,6 +11,8 @@ import base64
 import datetime as dt
 import hashlib
 import itertools
+import logging
+import re
 import secrets
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -220,6 +222,34 @@ async def test_batch_timestamp_covers_every_record_and_verifies_with_openssl(
     # Nothing is left, so the next run asks no TSA.
     assert await stamper.run_once() == 0
     assert len(client.calls) == 1
+
+
+async def test_each_batch_logs_its_size_and_durations(
+    db: Database, now: dt.datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(now)
+    tsa = make_tsa(now, clock)
+    await log_records(db, 7, now)
+    stamper, _ = make_stamper(db, tsa, clock, batch_size=4)
+    with caplog.at_level(logging.INFO, logger="security_server.timestamper"):
+        assert await stamper.run_once() == 7
+    lines = [r.getMessage() for r in caplog.records if "time-stamped" in r.getMessage()]
+    stamps = await stamp_rows(db)
+    assert len(lines) == len(stamps) == 2
+    for line, count, stamp in zip(lines, (4, 3), stamps, strict=True):
+        assert line.startswith(f"time-stamped {count} records (token {stamp.id}, ")
+        assert re.search(
+            r" in \d+ ms: records and hash chains \d+ ms, TSA \d+ ms, links \d+ ms$",
+            line,
+        ), line
+    # Time-stamping every exchange's records (raise_errors, the immediate
+    # mode) would write a line per exchange: those lines are DEBUG.
+    await log_records(db, 2, now)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="security_server.timestamper"):
+        assert await stamper.run_once(raise_errors=True) == 2
+    levels = [r.levelno for r in caplog.records if "time-stamped" in r.getMessage()]
+    assert levels == [logging.DEBUG]
 
 
 async def test_single_record_stamps_the_signature_value(
