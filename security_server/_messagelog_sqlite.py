@@ -8,34 +8,29 @@ database is a SQLite file; PostgreSQL goes through the engine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Dialect, Insert, Table, insert
 
-from jplink.storage import Database
-
+from ._sqlite_writes import (
+    checkpoint,
+    connect_sqlite,
+    retry_while_busy,
+    write_transaction,
+)
 from .messagelog_models import MessageLogRecord, MessageSignature
 
 __all__ = [
     "CHECKPOINT_EVERY",
     "CHECKPOINT_ROWS",
-    "LOCK_POLL_SECONDS",
-    "LOCK_WAIT_SECONDS",
     "CompiledInsert",
     "SqliteSink",
-    "checkpoint",
     "compile_insert",
-    "connect_sqlite",
-    "is_busy",
-    "retry_while_busy",
-    "sqlite_file",
-    "write_transaction",
 ]
 
 _TABLE: Table = MessageLogRecord.__table__  # type: ignore[assignment]
@@ -50,14 +45,8 @@ CHECKPOINT_EVERY = 200
 #: written since the last one, and the writer waits for it: counting large
 #: batches as one commit each let it grow to 50-100 MB (100 ms) at 64 clients.
 CHECKPOINT_ROWS = 512
-#: How long a batch waits for another connection's write lock before it
-#: fails (what SQLite's busy timeout was).
-LOCK_WAIT_SECONDS = 10.0
-#: How often a waiting batch tries the write lock again.
-LOCK_POLL_SECONDS = 0.001
 
 _Params = tuple[object, ...]
-_T = TypeVar("_T")
 
 
 class SqliteSink:
@@ -85,14 +74,15 @@ class SqliteSink:
 
     The connection never waits inside SQLite (no busy timeout): when another
     connection holds the write lock (the time-stamper, a worker process, an
-    admin change), the writer task sleeps :data:`LOCK_POLL_SECONDS` and tries
-    again, up to :data:`LOCK_WAIT_SECONDS`; meanwhile the loop serves the
-    exchanges. It has no automatic WAL checkpoint either (a checkpoint copies
-    and syncs pages): after every :data:`CHECKPOINT_EVERY` commits or
-    :data:`CHECKPOINT_ROWS` records, whichever comes first, a passive
-    checkpoint runs in a thread (one statement: the GIL is free while it
-    copies), and the writer awaits it, so no commit races the checkpoint
-    and the next one can start the WAL over (else it would only grow).
+    admin change), the writer task sleeps and tries again
+    (:func:`._sqlite_writes.retry_while_busy`: every millisecond, up to 10 s);
+    meanwhile the loop serves the exchanges. It has no automatic WAL checkpoint
+    either (a checkpoint copies and syncs pages): after every
+    :data:`CHECKPOINT_EVERY` commits or :data:`CHECKPOINT_ROWS` records,
+    whichever comes first, a passive checkpoint runs in a thread (one statement:
+    the GIL is free while it copies), and the writer awaits it, so no commit
+    races the checkpoint and the next one can start the WAL over (else it would
+    only grow).
     """
 
     def __init__(self, path: str, dialect: Dialect) -> None:
@@ -153,7 +143,8 @@ class SqliteSink:
 
         Raises:
             sqlite3.Error: the database refused, or the write lock stayed
-                held for :data:`LOCK_WAIT_SECONDS` (nothing was stored).
+                held for :data:`._sqlite_writes.LOCK_WAIT_SECONDS` (nothing
+                was stored).
         """
         sig = self._statement("signature", ("signature_hash", "signature_xml"))
         work = _Work(sig.sql, documents, known, [])
@@ -226,102 +217,6 @@ def _write(conn: sqlite3.Connection, work: _Work) -> dict[str, int]:
     return ids
 
 
-@contextlib.contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT on ``conn``; ROLLBACK on any error.
-
-    IMMEDIATE takes the write lock at BEGIN, rather than failing half-way
-    when another writer holds it: a BEGIN refused as busy leaves nothing to
-    undo, so :func:`retry_while_busy` can try the whole transaction again.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-async def retry_while_busy(
-    action: Callable[..., _T],
-    *args: Any,
-    on_wait: Callable[[], None] | None = None,
-) -> _T:
-    """``action(*args)``, tried again while another connection holds a lock.
-
-    For a connection without a busy timeout, used on the event loop: between
-    attempts the loop serves everything else for :data:`LOCK_POLL_SECONDS`.
-    SQLite's own busy handler would block the loop, and from a thread it
-    sleeps in growing steps of up to 100 ms, usually past the moment the
-    lock is free. ``action`` must leave nothing behind when it raises (a
-    statement that failed to start, a transaction rolled back).
-
-    Raises:
-        sqlite3.Error: ``action``'s own errors; SQLITE_BUSY still after
-            :data:`LOCK_WAIT_SECONDS`.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + LOCK_WAIT_SECONDS
-    waited = False
-    while True:
-        try:
-            return action(*args)
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc):
-                raise
-            if loop.time() >= deadline:
-                raise sqlite3.OperationalError(
-                    f"database is locked: no lock within {LOCK_WAIT_SECONDS} s"
-                ) from exc
-        if not waited and on_wait is not None:
-            on_wait()
-        waited = True
-        await asyncio.sleep(LOCK_POLL_SECONDS)
-
-
-def checkpoint(conn: sqlite3.Connection) -> None:
-    """A passive WAL checkpoint (for a thread: it copies and syncs pages).
-
-    PASSIVE copies what it can, waiting for no reader or writer. It runs
-    after commits: a failed checkpoint must not report them as lost. It
-    loses nothing (the WAL keeps every commit); the next one copies the rest.
-    """
-    try:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    except sqlite3.Error as exc:
-        _log.warning("message log WAL checkpoint failed: %s", exc)
-
-
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    """Whether ``exc`` is SQLITE_BUSY (a lock another connection holds)."""
-    # The primary code of any SQLITE_BUSY variant (extended codes keep it in
-    # the low byte).
-    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
-
-
-def connect_sqlite(path: str, *, waits: bool) -> sqlite3.Connection:
-    """A plain ``sqlite3`` connection to the server's database file.
-
-    Args:
-        path: the file.
-        waits: wait up to 10 s for another connection's lock (a thread's
-            connection); else fail at once, and leave WAL checkpoints to
-            others (a connection used on the event loop, whose callers
-            wait for a lock by polling it, see :class:`SqliteSink`).
-    """
-    # Autocommit mode: the transaction is the explicit BEGIN ... COMMIT.
-    conn = sqlite3.connect(path, timeout=10.0 if waits else 0.0, isolation_level=None)
-    # The main engine's per-connection settings (jplink.storage.db); the
-    # journal mode (WAL) is a property of the file.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    if not waits:
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # a checkpoint syncs the file
-    return conn
-
-
 def compile_insert(
     stmt: Insert, dialect: Dialect, keys: tuple[str, ...]
 ) -> CompiledInsert:
@@ -354,13 +249,3 @@ class CompiledInsert:
             row[k] if p is None else p(row[k])
             for k, p in zip(self.order, self.processors, strict=True)
         )
-
-
-def sqlite_file(db: Database) -> str | None:
-    """The path of ``db``'s SQLite file; None for PostgreSQL or in-memory."""
-    url = db.engine.url
-    if url.get_backend_name() != "sqlite":
-        return None
-    if not url.database or url.database == ":memory:" or url.query:
-        return None
-    return url.database

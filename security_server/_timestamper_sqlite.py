@@ -19,7 +19,7 @@ row. The records are linked to their token in transactions of
 few milliseconds, and the loop serves the exchanges between them, so the
 message-log writer (also on the loop) commits between two chunks instead of
 waiting out the run. A lock held by another connection is waited for as the
-writer does (:func:`._messagelog_sqlite.retry_while_busy`).
+writer does (:func:`._sqlite_writes.retry_while_busy`).
 
 The semantics are those of :class:`security_server.timestamper.Timestamper`'s
 engine path, with one difference: the chunks. Each UPDATE is conditional on
@@ -45,10 +45,9 @@ from sqlalchemy import Dialect, Table, bindparam, insert, select, update
 
 from jplink.errors import StorageError
 
-from ._messagelog_sqlite import (
-    CompiledInsert,
+from ._messagelog_sqlite import CompiledInsert, compile_insert
+from ._sqlite_writes import (
     checkpoint,
-    compile_insert,
     connect_sqlite,
     retry_while_busy,
     write_transaction,

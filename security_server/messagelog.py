@@ -52,7 +52,8 @@ from jplink.errors import ConfigurationError, JPLinkError, StorageError
 from jplink.storage import Database
 from jplink.tasks import cancel_and_wait
 
-from ._messagelog_sqlite import SqliteSink, sqlite_file
+from ._messagelog_sqlite import SqliteSink
+from ._sqlite_writes import sqlite_file
 from .config import MessageLogMode, MessageLogSettings
 from .logcrypt import LogKeystore, load_keystore, record_aad
 from .messagelog_entry import LogEntry, entry_for, log_entry, received_entry

@@ -49,7 +49,7 @@ from jplink.security.tsp import (
 from jplink.storage import Database
 from jplink.tasks import cancel_and_wait, run_in_steps
 
-from ._messagelog_sqlite import sqlite_file
+from ._sqlite_writes import sqlite_file
 from ._timestamper_sqlite import SqliteStampStore, StampRow
 from .audit import aware
 from .config import SecurityServerConfig

@@ -19,7 +19,7 @@ from jplink.errors import StorageError
 from jplink.identifiers import ClientId, ServiceId
 from jplink.protocol.faults import build_fault
 from jplink.storage import Database
-from security_server import _messagelog_sqlite, messagelog
+from security_server import _messagelog_sqlite, _sqlite_writes, messagelog
 from security_server.config import MessageLogMode
 from security_server.db import open_database
 from security_server.logcrypt import create_keystore, load_keystore
@@ -248,7 +248,7 @@ async def test_held_write_lock_waits_without_blocking_the_loop(
 async def test_lock_held_too_long_fails_closed(
     tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_messagelog_sqlite, "LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(_sqlite_writes, "LOCK_WAIT_SECONDS", 0.2)
     path = tmp_path / "ss.db"
     database = await open_database(f"sqlite:///{path}")
     writer = MessageLogWriter(database, MessageLogMode.FULL)
