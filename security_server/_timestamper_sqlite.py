@@ -21,14 +21,14 @@ message-log writer (also on the loop) commits between two chunks instead of
 waiting out the run. A lock held by another connection is waited for as the
 writer does (:func:`._sqlite_writes.retry_while_busy`).
 
-The semantics are those of :class:`security_server.timestamper.Timestamper`'s
-engine path, with one difference: the chunks. Each UPDATE is conditional on
-``timestamp_id IS NULL``, and a chunk that finds a record stamped meanwhile
-is rolled back whole and ends the run. A crash or a conflict between chunks
-leaves the records linked so far with a token that covers them (it was
-computed over the whole batch) and the others waiting for the next run: no
-record is lost, none has two time-stamps, and no token is stored without a
-record pointing to it.
+The semantics are those of the engine's path
+(:mod:`security_server._timestamper_engine`), with one difference: the
+chunks. Each UPDATE is conditional on ``timestamp_id IS NULL``, and a chunk
+that finds a record stamped meanwhile is rolled back whole and ends the run.
+A crash or a conflict between chunks leaves the records linked so far with a
+token that covers them (it was computed over the whole batch) and the others
+waiting for the next run: no record is lost, none has two time-stamps, and
+no token is stored without a record pointing to it.
 """
 
 from __future__ import annotations

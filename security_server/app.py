@@ -38,7 +38,8 @@ from .peer_client import PeerTransport
 from .server_proxy import ServerProxy
 from .signer import BatchSigner
 from .softtoken import TokenLogin
-from .timestamper import oldest_pending, running_timestamper
+from .timestamper import oldest_pending
+from .timestamper_task import running_timestamper
 from .timestamping_health import PendingRecordsHealth
 
 __all__ = [

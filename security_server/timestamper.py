@@ -10,35 +10,34 @@ the ``ds:SignatureValue`` of a single one).
 The response is verified against the approved TSA certificate from the global
 configuration before anything is stored; the token and the records' links are
 written in ONE transaction whose updates are conditional on
-``timestamp_id IS NULL``. A crash at any point therefore loses no record (it
-stays in the queue) and never gives a record two time-stamps (a batch that
-finds a record already stamped is rolled back whole). On a SQLite file the
-links go in transactions of a hundred-odd records instead, the event loop
-serving the exchanges between them
-(:mod:`security_server._timestamper_sqlite`): the same guarantees, except
-that what a crash or conflict interrupts stays linked up to the last chunk
-committed.
+``timestamp_id IS NULL`` (:mod:`security_server._timestamper_engine`). A
+crash at any point therefore loses no record (it stays in the queue) and
+never gives a record two time-stamps (a batch that finds a record already
+stamped is rolled back whole). On a SQLite file the links go in
+transactions of a hundred-odd records instead, the event loop serving the
+exchanges between them (:mod:`security_server._timestamper_sqlite`): the
+same guarantees, except that what a crash or conflict interrupts stays
+linked up to the last chunk committed.
 
 Each run's outcome goes to a
 :class:`~security_server.timestamping_health.TimestampingHealth`, which the
 proxies check before accepting a message. The names of both modules are
-re-exported here.
+re-exported here. ``jplink ss serve`` runs the time-stamper in the
+background (:mod:`security_server.timestamper_task`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-import aiohttp
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, func, select
 
-from jplink.clients.tsa import AiohttpTsaClient, TsaClient
-from jplink.errors import GlobalConfError, JPLinkError, StorageError, TimestampError
+from jplink.clients.tsa import TsaClient
+from jplink.errors import JPLinkError, StorageError, TimestampError
 from jplink.globalconf import ApprovedTSA
 from jplink.security.tsp import (
     HashAlgorithm,
@@ -47,15 +46,13 @@ from jplink.security.tsp import (
     verify_timestamp_response,
 )
 from jplink.storage import Database
-from jplink.tasks import cancel_and_wait, run_in_steps
+from jplink.tasks import run_in_steps
 
 from ._sqlite_writes import sqlite_file
+from ._timestamper_engine import EngineStampStore
 from ._timestamper_sqlite import SqliteStampStore, StampRow
 from .audit import aware
-from .config import SecurityServerConfig
-from .exchange_ports import SavedConfProvider
-from .models import MessageLogRecord, MessageSignature, MessageTimestamp
-from .retention import delete_expired_records
+from .models import MessageLogRecord, MessageSignature
 from .timestamp_batch import (
     TS_DATA_REF_URI,
     TS_HASH_CHAIN_URI,
@@ -78,17 +75,12 @@ __all__ = [
     "TimestampingHealth",
     "TimestampingState",
     "oldest_pending",
-    "running_timestamper",
     "signature_value_of",
 ]
 
 _log = logging.getLogger(__name__)
 
-#: Interval when neither ss.toml nor the global configuration gives one.
-DEFAULT_INTERVAL_SECONDS = 60.0
-
 _LOG: Table = MessageLogRecord.__table__  # type: ignore[assignment]
-_TS: Table = MessageTimestamp.__table__  # type: ignore[assignment]
 
 
 class Timestamper:
@@ -121,21 +113,14 @@ class Timestamper:
         self._clock = clock
         self._lock = asyncio.Lock()
         path = sqlite_file(db)
-        self._sqlite = (
-            None if path is None else SqliteStampStore(path, db.engine.dialect)
+        self._store_of: SqliteStampStore | EngineStampStore = (
+            EngineStampStore(db)
+            if path is None
+            else SqliteStampStore(path, db.engine.dialect)
         )
 
     async def _pending(self) -> list[tuple[int, str]]:
-        if self._sqlite is not None:
-            return await self._sqlite.pending(self._batch)
-        async with self._db.transaction() as session:
-            rows = await session.execute(
-                select(_LOG.c.id, _LOG.c.signature_hash)
-                .where(_LOG.c.timestamp_id.is_(None))
-                .order_by(_LOG.c.id)
-                .limit(self._batch)
-            )
-            return [(int(r[0]), str(r[1])) for r in rows]
+        return await self._store_of.pending(self._batch)
 
     async def _single_data(self, record_id: int) -> bytes:
         async with self._db.transaction() as session:
@@ -245,55 +230,14 @@ class Timestamper:
         chains: Sequence[bytes | None],
         now: dt.datetime,
     ) -> int:
-        if self._sqlite is not None:
-            row = StampRow(
-                token_der=token.token_der,
-                hash_chain_result=None if result is None else result.decode(),
-                gen_time=token.gen_time,
-                tsa_url=url,
-                created_at=now,
-            )
-            return await self._sqlite.store(row, ids, chains)
-        async with self._db.transaction() as session:
-            timestamp_id = await session.scalar(
-                insert(_TS)
-                .values(
-                    token_der=token.token_der,
-                    hash_chain_result=None if result is None else result.decode(),
-                    gen_time=token.gen_time,
-                    tsa_url=url,
-                    created_at=now,
-                )
-                .returning(_TS.c.id)
-            )
-            await session.execute(
-                update(_LOG)
-                .where(_LOG.c.id == bindparam("rid"), _LOG.c.timestamp_id.is_(None))
-                .values(
-                    timestamp_id=bindparam("tid"), timestamp_hash_chain=bindparam("c")
-                ),
-                [
-                    {
-                        "rid": i,
-                        "tid": timestamp_id,
-                        "c": None if c is None else c.decode(),
-                    }
-                    for i, c in zip(ids, chains, strict=True)
-                ],
-            )
-            stamped = await session.scalar(
-                select(func.count()).where(_LOG.c.timestamp_id == timestamp_id)
-            )
-            if stamped != len(ids):
-                # Another time-stamper got some of them first: roll back so no
-                # record ends up with two time-stamps.
-                raise StorageError(
-                    f"{len(ids) - int(stamped or 0)} records were time-stamped "
-                    "concurrently; batch dropped",
-                    code="TimestampConflict",
-                )
-        assert timestamp_id is not None
-        return int(timestamp_id)
+        row = StampRow(
+            token_der=token.token_der,
+            hash_chain_result=None if result is None else result.decode(),
+            gen_time=token.gen_time,
+            tsa_url=url,
+            created_at=now,
+        )
+        return await self._store_of.store(row, ids, chains)
 
     async def _oldest_pending(self) -> dt.datetime | None:
         return await oldest_pending(self._db)
@@ -364,20 +308,6 @@ class Timestamper:
             await asyncio.sleep(interval())
 
 
-def _interval_of(config: SecurityServerConfig, conf: SavedConfProvider) -> float:
-    """``[message_log] timestamping_interval_seconds``, else the global one."""
-    override = config.message_log.timestamping_interval_seconds
-    if override is not None:
-        return float(override)
-    try:
-        private = conf.loaded().private
-    except GlobalConfError:
-        return DEFAULT_INTERVAL_SECONDS
-    if private is None:
-        return DEFAULT_INTERVAL_SECONDS
-    return float(max(1, private.time_stamping_interval_seconds))
-
-
 async def oldest_pending(db: Database) -> dt.datetime | None:
     """When the oldest record without a time-stamp was logged (None: none)."""
     async with db.transaction() as session:
@@ -388,68 +318,3 @@ async def oldest_pending(db: Database) -> dt.datetime | None:
             return None
         at = await session.scalar(select(_LOG.c.logged_at).where(_LOG.c.id == first))
     return None if at is None else aware(at)
-
-
-@contextlib.asynccontextmanager
-async def running_timestamper(
-    config: SecurityServerConfig,
-    db: Database,
-    conf: SavedConfProvider,
-    session: aiohttp.ClientSession,
-    *,
-    clock: Callable[[], dt.datetime],
-) -> AsyncIterator[Timestamper]:
-    """The time-stamper of ``jplink ss serve``, running in the background.
-
-    Every interval it time-stamps the waiting records and then deletes the
-    archived records past ``keep_records_for_days`` (at most once per
-    ``retention_interval_seconds``).
-
-    Args:
-        config: the instance configuration (``[message_log]``).
-        db: the security server's database.
-        conf: the saved global configuration (approved TSAs, interval).
-        session: the aiohttp session for calling the TSAs.
-        clock: the current time.
-
-    Yields:
-        The time-stamper (its ``health`` is what the proxies check).
-    """
-    settings = config.message_log
-    stamper = Timestamper(
-        db,
-        client=AiohttpTsaClient(session),
-        tsas=lambda now: conf.current(now=now).approved_tsas,
-        batch_size=settings.timestamping_batch_size,
-        health=TimestampingHealth(settings.acceptable_timestamp_failure_period_seconds),
-        clock=clock,
-    )
-    last_purge: list[dt.datetime] = []
-
-    async def housekeeping(now: dt.datetime) -> None:
-        every = dt.timedelta(seconds=settings.retention_interval_seconds)
-        if last_purge and now - last_purge[0] < every:
-            return
-        last_purge[:] = [now]
-        result = await delete_expired_records(
-            db, keep_days=settings.keep_records_for_days, now=now
-        )
-        if result.records:
-            _log.info(
-                "retention deleted %d archived records (%d time-stamps, "
-                "%d signature documents no record names any more)",
-                result.records,
-                result.timestamps,
-                result.signatures,
-            )
-
-    task = asyncio.create_task(
-        stamper.run_periodically(
-            interval=lambda: _interval_of(config, conf), housekeeping=housekeeping
-        ),
-        name="message-log-timestamper",
-    )
-    try:
-        yield stamper
-    finally:
-        await cancel_and_wait(task)

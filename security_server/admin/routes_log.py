@@ -49,7 +49,7 @@ from ..identity import read_anchor
 from ..messagelog_query import MAX_PAGE, LogQuery, Outcome
 from ..models import MessageLogRecord
 from ..states import LogDirection
-from ..timestamper import DEFAULT_INTERVAL_SECONDS
+from ..timestamper_task import DEFAULT_INTERVAL_SECONDS
 from .appkeys import CONFIG, DATABASE
 from .auth import Route
 from .http import actor, json_response, jsonable, now
