@@ -113,14 +113,16 @@ class Timestamper:
         self._clock = clock
         self._lock = asyncio.Lock()
         path = sqlite_file(db)
-        self._store_of: SqliteStampStore | EngineStampStore = (
+        # Both stores read the waiting records and store a token with its
+        # links (pending/store); SQLite's does it on the loop in chunks.
+        self._stamps: SqliteStampStore | EngineStampStore = (
             EngineStampStore(db)
             if path is None
             else SqliteStampStore(path, db.engine.dialect)
         )
 
     async def _pending(self) -> list[tuple[int, str]]:
-        return await self._store_of.pending(self._batch)
+        return await self._stamps.pending(self._batch)
 
     async def _single_data(self, record_id: int) -> bytes:
         async with self._db.transaction() as session:
@@ -237,7 +239,7 @@ class Timestamper:
             tsa_url=url,
             created_at=now,
         )
-        return await self._store_of.store(row, ids, chains)
+        return await self._stamps.store(row, ids, chains)
 
     async def _oldest_pending(self) -> dt.datetime | None:
         return await oldest_pending(self._db)
