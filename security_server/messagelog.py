@@ -17,18 +17,18 @@ Time-stamping (:mod:`.timestamper`): the writer refuses nothing itself, but
 accept a message, and with ``timestamp_immediately`` a write returns only
 after its records are time-stamped.
 
-Throughput: :class:`MessageLogWriter` owns one writer task. Callers hand over
-their records and wait; the task takes every record that is waiting, inserts
-them in ONE transaction and then wakes each caller, so an exchange is
-acknowledged only after its records are committed, while the database sees
-a few large commits instead of one per message. The insert is a Core
+Throughput: :class:`MessageLogWriter` owns one writer task. Callers hand
+over their records and wait; the task takes every record that is waiting,
+inserts them in ONE transaction and then wakes each caller, so an exchange
+is acknowledged only after its records are committed, while the database
+sees a few large commits instead of one per message. The insert is a Core
 ``INSERT`` (no ORM session); on a SQLite file the whole transaction runs on
 the event loop on a plain ``sqlite3`` connection (:mod:`._messagelog_sqlite`
 says why not in a thread), on PostgreSQL one ``executemany`` on an engine
-connection. The same transaction first stores each signature document the
-records name that this writer has not stored recently
-(``message_signature``; :mod:`.messagelog_signatures`): a batch's records
-share one.
+connection (:mod:`._messagelog_engine`). The same transaction first stores
+each signature document the records name that this writer has not stored
+recently (``message_signature``; :mod:`.messagelog_signatures`): a batch's
+records share one.
 
 Outcome: the ``fault``/``fault_code`` columns are set when the record is
 written. The proxies pass them (they parsed the message and only log
@@ -45,13 +45,13 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from jplink.errors import ConfigurationError, JPLinkError, StorageError
 from jplink.storage import Database
 from jplink.tasks import cancel_and_wait
 
+from ._messagelog_engine import EngineSink
 from ._messagelog_sqlite import SqliteSink
 from ._sqlite_writes import sqlite_file
 from .config import MessageLogMode, MessageLogSettings
@@ -59,7 +59,6 @@ from .logcrypt import LogKeystore, load_keystore, record_aad
 from .messagelog_entry import LogEntry, entry_for, log_entry, received_entry
 from .messagelog_query import Outcome, message_outcome
 from .messagelog_signatures import SignatureIds
-from .models import MessageLogRecord, MessageSignature
 from .timestamper import Timestamper
 from .timestamping_health import PendingRecordsHealth
 
@@ -74,9 +73,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-_TABLE: Table = MessageLogRecord.__table__  # type: ignore[assignment]
-_SIGNATURES: Table = MessageSignature.__table__  # type: ignore[assignment]
 
 #: Upper bound of records written in one transaction.
 DEFAULT_MAX_RECORDS_PER_COMMIT = 1000
@@ -149,7 +145,9 @@ class MessageLogWriter:
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         sqlite = sqlite_file(db)
-        self._sqlite = None if sqlite is None else SqliteSink(sqlite, db.engine.dialect)
+        self._sink: SqliteSink | EngineSink = (
+            EngineSink(db) if sqlite is None else SqliteSink(sqlite, db.engine.dialect)
+        )
         self._ids = SignatureIds()
         self.commits = 0
 
@@ -275,44 +273,12 @@ class MessageLogWriter:
         known = self._ids.known(documents)
         new = [(h, xml) for h, xml in documents.items() if h not in known]
         try:
-            if self._sqlite is not None:
-                ids = await self._sqlite.insert(rows, known, new)
-            else:
-                ids = await self._insert_engine(rows, known, new)
+            ids = await self._sink.insert(rows, known, new)
         except BaseException:
             # Nothing is assumed after a failure (not even what was known).
             self._ids.forget()
             raise
         self._ids.remember(ids)
-
-    async def _insert_engine(
-        self,
-        rows: list[dict[str, object]],
-        known: Mapping[str, int],
-        new: list[tuple[str, str]],
-    ) -> dict[str, int]:
-        # Core INSERTs on a connection (executemany): no ORM session, no
-        # unit of work; SQLAlchemy batches the rows ("insertmanyvalues").
-        ids = dict(known)
-        async with self._db.engine.begin() as conn:
-            if new:
-                stored = await conn.execute(
-                    insert(_SIGNATURES).returning(
-                        _SIGNATURES.c.id,
-                        _SIGNATURES.c.signature_hash,
-                        sort_by_parameter_order=True,
-                    ),
-                    [{"signature_hash": h, "signature_xml": xml} for h, xml in new],
-                )
-                ids.update({str(h): int(i) for i, h in stored})
-            await conn.execute(
-                insert(_TABLE),
-                [
-                    {**row, "signature_id": ids[str(row["signature_hash"])]}
-                    for row in rows
-                ],
-            )
-        return ids
 
     async def close(self) -> None:
         """Finish what is queued, then stop the writer task."""
@@ -323,8 +289,7 @@ class MessageLogWriter:
         ):
             await asyncio.sleep(0.01)
         await cancel_and_wait(self._task)
-        if self._sqlite is not None:
-            await self._sqlite.close()
+        await self._sink.close()
 
 
 def open_message_log_writer(

@@ -20,6 +20,7 @@ from jplink.identifiers import ClientId, ServiceId
 from jplink.protocol.faults import build_fault
 from jplink.storage import Database
 from security_server import _messagelog_sqlite, _sqlite_writes, messagelog
+from security_server._messagelog_sqlite import SqliteSink
 from security_server.config import MessageLogMode
 from security_server.db import open_database
 from security_server.logcrypt import create_keystore, load_keystore
@@ -235,8 +236,8 @@ async def test_held_write_lock_waits_without_blocking_the_loop(
         holder.execute("COMMIT")
         await asyncio.wait_for(pending, 10)
         stored = await _records(database)
-        sink = writer._sqlite
-        assert sink is not None
+        sink = writer._sink
+        assert isinstance(sink, SqliteSink)
         assert sink.lock_waits == 1
     finally:
         holder.close()
@@ -280,8 +281,8 @@ async def _wal_after_small_batches(
     try:
         for i in range(batches):
             await writer.write([_entry(f"q{i}", now, soap=soap)])
-        sink = writer._sqlite
-        assert sink is not None
+        sink = writer._sink
+        assert isinstance(sink, SqliteSink)
         commits = (writer.commits, sink.checkpoints)
         assert len(await _records(database)) == batches
         return Path(f"{path}-wal").stat().st_size, commits
@@ -318,8 +319,8 @@ async def test_large_batches_are_checkpointed_by_records(
     try:
         for b in range(5):
             await writer.write([_entry(f"q{b}-{i}", now) for i in range(6)])
-        sink = writer._sqlite
-        assert sink is not None
+        sink = writer._sink
+        assert isinstance(sink, SqliteSink)
         # After the 2nd batch (12 records) and the 4th (12 more).
         assert (writer.commits, sink.checkpoints) == (5, 2)
         assert len(await _records(database)) == 30
@@ -353,8 +354,8 @@ async def test_failed_checkpoint_does_not_fail_the_committed_batch(
     path = tmp_path / "ss.db"
     database = await open_database(f"sqlite:///{path}")
     writer = MessageLogWriter(database, MessageLogMode.FULL)
-    sink = writer._sqlite
-    assert sink is not None
+    sink = writer._sink
+    assert isinstance(sink, SqliteSink)
     sink._checkpointer = _CheckpointFails(  # type: ignore[assignment]
         sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
     )
