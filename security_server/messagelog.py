@@ -228,7 +228,8 @@ class MessageLogWriter:
         self._queue.put_nowait(_Batch(rows, signatures, future))
         await future
         if self._immediately and self._timestamper is not None:
-            await self._timestamper.run_once(raise_errors=True)
+            # A batch line per exchange would flood the log: DEBUG.
+            await self._timestamper.run_once(raise_errors=True, log_level=logging.DEBUG)
 
     async def _run(self) -> None:
         while True:

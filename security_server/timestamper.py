@@ -244,12 +244,15 @@ class Timestamper:
     async def _oldest_pending(self) -> dt.datetime | None:
         return await oldest_pending(self._db)
 
-    async def run_once(self, *, raise_errors: bool = False) -> int:
+    async def run_once(
+        self, *, raise_errors: bool = False, log_level: int = logging.INFO
+    ) -> int:
         """Stamp batches until fewer than a full batch waited; record health.
 
         Args:
             raise_errors: re-raise a failure (time-stamp-immediately mode)
                 instead of only recording it.
+            log_level: of each batch's line (see :meth:`stamp_batch`).
 
         Returns:
             How many records were time-stamped.
@@ -262,9 +265,7 @@ class Timestamper:
         async with self._lock:
             while True:
                 try:
-                    stamped = await self.stamp_batch(
-                        log_level=logging.DEBUG if raise_errors else logging.INFO
-                    )
+                    stamped = await self.stamp_batch(log_level=log_level)
                 except JPLinkError as exc:
                     try:
                         oldest = await self._oldest_pending()
